@@ -1,0 +1,506 @@
+//! The relying-party side of OpenID Connect: discovery, the authorization
+//! request, the code exchange and ID-token verification.
+//!
+//! `oauth2` builds the authorization URL and performs the token request;
+//! `jsonwebtoken` checks ID-token signatures and standard claims. This module
+//! adds the OpenID Connect rules on top: `nonce`, `azp`, `iat` and the
+//! audience list.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq as _;
+use tokio::sync::{OnceCell, RwLock};
+
+use crate::config::Config;
+
+/// Signature algorithms accepted on ID tokens. `none` and the HMAC family
+/// are absent on purpose: HMAC would let anyone holding the client secret,
+/// or a confused verifier holding a public key, mint tokens.
+const ALLOWED_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// How old an ID token's `iat` may be when it arrives at the callback. The
+/// token was just issued for this exchange, so a larger age means a replay
+/// or a badly wrong clock.
+const MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// The shortest time between two JWKS downloads caused by an unknown `kid`,
+/// so that forged tokens cannot make us hammer the provider.
+const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// The provider metadata this library uses, from
+/// `/.well-known/openid-configuration`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ProviderMetadata {
+    pub(crate) issuer: String,
+    pub(crate) authorization_endpoint: String,
+    pub(crate) token_endpoint: String,
+    pub(crate) jwks_uri: String,
+    #[serde(default)]
+    pub(crate) response_types_supported: Vec<String>,
+    #[serde(default)]
+    pub(crate) authorization_response_iss_parameter_supported: bool,
+}
+
+/// Why talking to the provider or checking its answer failed. Messages name
+/// the step and never contain a token or secret.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OidcError {
+    #[error("provider discovery failed: {0}")]
+    Discovery(String),
+    #[error("the provider rejected the authorization code ({0})")]
+    InvalidGrant(String),
+    #[error("the token request failed: {0}")]
+    TokenRequest(String),
+    #[error("the ID token is invalid: {0}")]
+    IdToken(String),
+    #[error("fetching the provider's keys failed: {0}")]
+    Jwks(String),
+}
+
+impl OidcError {
+    /// Whether the provider was unreachable, rather than wrong.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        matches!(self, OidcError::Discovery(_))
+    }
+}
+
+/// The `id_token` member of the token response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IdTokenField {
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+type CodeClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// A prepared authorization request and the values the callback must check.
+pub(crate) struct AuthorizationRequest {
+    pub(crate) url: String,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
+}
+
+struct CachedKeys {
+    keys: JwkSet,
+    fetched_at: Instant,
+}
+
+/// The provider as this application sees it: its metadata and signing keys,
+/// each fetched once and cached.
+pub(crate) struct Provider {
+    http: reqwest::Client,
+    metadata: OnceCell<ProviderMetadata>,
+    keys: RwLock<Option<CachedKeys>>,
+}
+
+impl Provider {
+    pub(crate) fn new(config: &Config) -> Provider {
+        let http = reqwest::Client::builder()
+            .timeout(config.http_timeout)
+            .connect_timeout(config.http_timeout)
+            // A redirect from the token endpoint would send the client
+            // secret and code to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("roq-auth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with a static configuration");
+        Provider {
+            http,
+            metadata: OnceCell::new(),
+            keys: RwLock::new(None),
+        }
+    }
+
+    /// Returns the provider metadata, fetching it on first use. A failed
+    /// fetch is not cached, so the next sign-in tries again.
+    pub(crate) async fn metadata(&self, config: &Config) -> Result<&ProviderMetadata, OidcError> {
+        self.metadata
+            .get_or_try_init(|| self.discover(config))
+            .await
+    }
+
+    async fn discover(&self, config: &Config) -> Result<ProviderMetadata, OidcError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            config.issuer.trim_end_matches('/')
+        );
+        let metadata: ProviderMetadata = self
+            .get_json(&url)
+            .await
+            .map_err(OidcError::Discovery)?;
+
+        // OpenID Connect Discovery 1.0, section 4.3: the issuer in the
+        // metadata must be exactly the one we asked, or a provider could
+        // speak for another.
+        if metadata.issuer != config.issuer {
+            return Err(OidcError::Discovery(format!(
+                "the metadata names issuer {:?}, but ROQ_ISSUER_URL is {:?}",
+                metadata.issuer, config.issuer
+            )));
+        }
+        if !metadata.response_types_supported.iter().any(|t| t == "code") {
+            return Err(OidcError::Discovery(
+                "the provider does not support the authorization code flow (response type `code`)".into(),
+            ));
+        }
+        for (name, endpoint) in [
+            ("authorization_endpoint", &metadata.authorization_endpoint),
+            ("token_endpoint", &metadata.token_endpoint),
+            ("jwks_uri", &metadata.jwks_uri),
+        ] {
+            url::Url::parse(endpoint)
+                .map_err(|err| OidcError::Discovery(format!("{name} {endpoint:?} is not a URL ({err})")))?;
+        }
+
+        tracing::info!(issuer = %metadata.issuer, "discovered OpenID provider");
+        Ok(metadata)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let response = self
+            .http
+            .get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|err| describe_transport_error(url, &err))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("GET {url} answered {status}"));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| describe_transport_error(url, &err))?;
+        serde_json::from_slice(&body).map_err(|err| format!("GET {url} returned invalid JSON ({err})"))
+    }
+
+    fn client(&self, config: &Config, metadata: &ProviderMetadata) -> Result<CodeClient, OidcError> {
+        let auth_url = AuthUrl::new(metadata.authorization_endpoint.clone())
+            .map_err(|err| OidcError::Discovery(err.to_string()))?;
+        let token_url = TokenUrl::new(metadata.token_endpoint.clone())
+            .map_err(|err| OidcError::Discovery(err.to_string()))?;
+        let redirect_url = RedirectUrl::new(config.redirect_uri())
+            .map_err(|err| OidcError::Discovery(err.to_string()))?;
+        Ok(oauth2::Client::new(ClientId::new(config.client_id.clone()))
+            .set_client_secret(ClientSecret::new(config.client_secret.expose().to_owned()))
+            .set_auth_uri(auth_url)
+            .set_token_uri(token_url)
+            .set_redirect_uri(redirect_url))
+    }
+
+    /// Builds the authorization request with a fresh `state`, `nonce` and
+    /// PKCE S256 challenge, each with 256 bits from the operating system's
+    /// random generator.
+    pub(crate) fn authorization_request(
+        &self,
+        config: &Config,
+        metadata: &ProviderMetadata,
+    ) -> Result<AuthorizationRequest, OidcError> {
+        let client = self.client(config, metadata)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let nonce = CsrfToken::new_random_len(32);
+
+        let (url, state) = client
+            .authorize_url(|| CsrfToken::new_random_len(32))
+            .add_scopes(config.scopes.iter().cloned().map(Scope::new))
+            .add_extra_param("nonce", nonce.secret())
+            .set_pkce_challenge(challenge)
+            .url();
+
+        Ok(AuthorizationRequest {
+            url: url.into(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges the authorization code and returns the raw ID token.
+    pub(crate) async fn exchange_code(
+        &self,
+        config: &Config,
+        metadata: &ProviderMetadata,
+        code: &str,
+        pkce_verifier: &str,
+    ) -> Result<String, OidcError> {
+        let client = self.client(config, metadata)?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|err| match err {
+                RequestTokenError::ServerResponse(response) => {
+                    let code = response.error().to_string();
+                    if code == "invalid_grant" {
+                        OidcError::InvalidGrant(code)
+                    } else {
+                        OidcError::TokenRequest(format!("the provider answered `{code}`"))
+                    }
+                }
+                RequestTokenError::Request(err) => OidcError::TokenRequest(format!("{err}")),
+                RequestTokenError::Parse(err, _) => OidcError::TokenRequest(format!(
+                    "the response is not a valid token response ({})",
+                    err.inner()
+                )),
+                RequestTokenError::Other(message) => OidcError::TokenRequest(message),
+            })?;
+
+        response
+            .extra_fields()
+            .id_token
+            .clone()
+            .ok_or_else(|| OidcError::IdToken("the token response has no id_token".into()))
+    }
+
+    /// Verifies an ID token as OpenID Connect Core 1.0, section 3.1.3.7,
+    /// requires, and returns its claims.
+    pub(crate) async fn verify_id_token(
+        &self,
+        config: &Config,
+        metadata: &ProviderMetadata,
+        id_token: &str,
+        expected_nonce: &str,
+        now: u64,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let header = jsonwebtoken::decode_header(id_token)
+            .map_err(|err| OidcError::IdToken(format!("unreadable header ({err})")))?;
+        if !ALLOWED_ALGORITHMS.contains(&header.alg) {
+            return Err(OidcError::IdToken(format!(
+                "signature algorithm {:?} is not allowed",
+                header.alg
+            )));
+        }
+
+        let key = self.decoding_key(metadata, header.kid.as_deref(), header.alg).await?;
+
+        let leeway = config.clock_leeway.as_secs();
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.client_id]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = leeway;
+
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(id_token, &key, &validation)
+            .map_err(|err| OidcError::IdToken(err.to_string()))?
+            .claims;
+
+        check_audience(&claims, &config.client_id)?;
+        check_issued_at(&claims, now, leeway)?;
+
+        let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
+        let nonce_matches: bool = nonce.as_bytes().ct_eq(expected_nonce.as_bytes()).into();
+        if nonce.is_empty() || !nonce_matches {
+            return Err(OidcError::IdToken("nonce is missing or does not match".into()));
+        }
+
+        Ok(claims)
+    }
+
+    /// Finds the key for `kid`, downloading the key set again once when the
+    /// key is unknown, because the provider may have rotated its keys.
+    async fn decoding_key(
+        &self,
+        metadata: &ProviderMetadata,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<DecodingKey, OidcError> {
+        {
+            let cached = self.keys.read().await;
+            if let Some(cached) = cached.as_ref() {
+                if let Some(key) = select_key(&cached.keys, kid, alg)? {
+                    return Ok(key);
+                }
+            }
+        }
+
+        let mut cached = self.keys.write().await;
+        let stale = match cached.as_ref() {
+            None => true,
+            Some(existing) => existing.fetched_at.elapsed() >= JWKS_REFETCH_COOLDOWN,
+        };
+        if stale {
+            let keys: JwkSet = self
+                .get_json(&metadata.jwks_uri)
+                .await
+                .map_err(OidcError::Jwks)?;
+            tracing::debug!(keys = keys.keys.len(), "fetched provider signing keys");
+            *cached = Some(CachedKeys {
+                keys,
+                fetched_at: Instant::now(),
+            });
+        }
+
+        let keys = &cached.as_ref().expect("the key set was just stored").keys;
+        select_key(keys, kid, alg)?
+            .ok_or_else(|| OidcError::IdToken(format!("no provider key matches kid {kid:?}")))
+    }
+}
+
+/// Picks the key a token names by `kid`, or the only signing key when the
+/// token names none.
+fn select_key(keys: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Result<Option<DecodingKey>, OidcError> {
+    let jwk = match kid {
+        Some(kid) => keys.find(kid),
+        None => {
+            let signing: Vec<_> = keys
+                .keys
+                .iter()
+                .filter(|key| {
+                    key.common.public_key_use != Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+                })
+                .collect();
+            match signing.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            }
+        }
+    };
+    let Some(jwk) = jwk else {
+        return Ok(None);
+    };
+
+    if let Some(key_alg) = jwk.common.key_algorithm {
+        if format!("{key_alg:?}") != format!("{alg:?}") {
+            return Err(OidcError::IdToken(format!(
+                "the token's algorithm {alg:?} does not match its key's {key_alg:?}"
+            )));
+        }
+    }
+    DecodingKey::from_jwk(jwk)
+        .map(Some)
+        .map_err(|err| OidcError::Jwks(format!("unusable key ({err})")))
+}
+
+/// OpenID Connect Core 1.0, section 3.1.3.7, rules 3 to 5: every audience
+/// must be this client, and `azp`, when present, must name it too.
+fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), OidcError> {
+    let audiences: HashSet<&str> = match claims.get("aud") {
+        Some(Value::String(aud)) => [aud.as_str()].into(),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => HashSet::new(),
+    };
+    if audiences.is_empty() || audiences.iter().any(|aud| *aud != client_id) {
+        return Err(OidcError::IdToken("aud must name this client and no other".into()));
+    }
+
+    if let Some(azp) = claims.get("azp") {
+        if azp.as_str() != Some(client_id) {
+            return Err(OidcError::IdToken("azp names another client".into()));
+        }
+    }
+    Ok(())
+}
+
+fn check_issued_at(claims: &Map<String, Value>, now: u64, leeway: u64) -> Result<(), OidcError> {
+    let Some(iat) = claims.get("iat").and_then(Value::as_u64) else {
+        return Err(OidcError::IdToken("iat is missing".into()));
+    };
+    if iat > now + leeway {
+        return Err(OidcError::IdToken("iat is in the future".into()));
+    }
+    if iat + MAX_ID_TOKEN_AGE.as_secs() + leeway < now {
+        return Err(OidcError::IdToken("iat is too old".into()));
+    }
+    Ok(())
+}
+
+/// Describes a transport error without the URL's query, which for some
+/// requests carries codes.
+fn describe_transport_error(url: &str, err: &reqwest::Error) -> String {
+    let reason = if err.is_timeout() {
+        "timed out".to_owned()
+    } else if err.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        err.without_url_ref().to_string()
+    };
+    format!("GET {url} failed: {reason}")
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(url) = self.url() {
+            text = text.replace(url.as_str(), "<url>");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn audience_must_be_only_this_client() {
+        assert!(check_audience(&claims(json!({"aud": "app"})), "app").is_ok());
+        assert!(check_audience(&claims(json!({"aud": ["app"]})), "app").is_ok());
+        assert!(check_audience(&claims(json!({"aud": ["app", "other"]})), "app").is_err());
+        assert!(check_audience(&claims(json!({"aud": "other"})), "app").is_err());
+        assert!(check_audience(&claims(json!({})), "app").is_err());
+    }
+
+    #[test]
+    fn azp_must_name_this_client() {
+        assert!(check_audience(&claims(json!({"aud": "app", "azp": "app"})), "app").is_ok());
+        assert!(check_audience(&claims(json!({"aud": "app", "azp": "other"})), "app").is_err());
+    }
+
+    #[test]
+    fn issued_at_window() {
+        let now = 1_000_000;
+        assert!(check_issued_at(&claims(json!({"iat": now})), now, 60).is_ok());
+        assert!(check_issued_at(&claims(json!({"iat": now + 60})), now, 60).is_ok());
+        assert!(check_issued_at(&claims(json!({"iat": now + 600})), now, 60).is_err());
+        assert!(check_issued_at(&claims(json!({"iat": now - 7 * 24 * 3600})), now, 60).is_err());
+        assert!(check_issued_at(&claims(json!({})), now, 60).is_err());
+    }
+}

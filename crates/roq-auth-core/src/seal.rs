@@ -1,0 +1,277 @@
+//! Authenticated encryption of cookie values.
+//!
+//! A sealed value is the base64url (no padding) encoding of
+//!
+//! ```text
+//! version (1 byte) | key id (4 bytes) | nonce (24 bytes) | ciphertext and tag
+//! ```
+//!
+//! The cipher is XChaCha20-Poly1305 with a random nonce for every seal: the
+//! 24-byte nonce makes random nonces safe without a counter to keep. The
+//! associated data binds the value to its purpose and cookie name, so a
+//! value cut from one cookie cannot be pasted into another.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use rand::RngCore as _;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::config::Secret;
+
+const VERSION: u8 = 1;
+const KEY_ID_LEN: usize = 4;
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
+
+/// Sealed values longer than this are rejected before decoding, so a
+/// hostile cookie cannot make the server allocate much.
+const MAX_SEALED_LEN: usize = 16 * 1024;
+
+/// What a sealed value is for. Each purpose has its own derived key, so a
+/// value sealed for one purpose never unseals as another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// The signed-in user's session.
+    Session,
+    /// The short-lived state of one sign-in, from login to callback.
+    Transaction,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Session => b"roq-auth v1 session",
+            Purpose::Transaction => b"roq-auth v1 transaction",
+        }
+    }
+}
+
+/// The reason unsealing failed, deliberately without detail: telling a
+/// caller which check failed would help a forger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sealed value is invalid or expired")]
+pub struct UnsealError;
+
+/// Seals and unseals values for one [`Purpose`] with a key derived from the
+/// application secret. Build it once at start-up: key derivation is the
+/// costly part.
+#[derive(Clone)]
+pub struct Sealer {
+    purpose: Purpose,
+    key_id: [u8; KEY_ID_LEN],
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("purpose", &self.purpose)
+            .field("key_id", &hex::encode(self.key_id))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The envelope around every sealed payload: the expiry travels inside the
+/// ciphertext, so a client cannot extend it.
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    exp: u64,
+    #[serde(rename = "d")]
+    data: T,
+}
+
+impl Sealer {
+    /// Derives the key for `purpose` from `secret` with HKDF-SHA256.
+    pub fn new(secret: &Secret, purpose: Purpose) -> Sealer {
+        let hkdf = Hkdf::<Sha256>::new(None, secret.expose());
+
+        let mut key = [0u8; 32];
+        hkdf.expand(purpose.label(), &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+
+        // The key id names the secret, not the purpose, so that a later key
+        // rotation can pick the key to try from it. It is a one-way function
+        // of the secret and reveals nothing about the key.
+        let mut key_id = [0u8; KEY_ID_LEN];
+        hkdf.expand(b"roq-auth v1 key id", &mut key_id)
+            .expect("4 bytes is a valid HKDF-SHA256 output length");
+
+        Sealer {
+            purpose,
+            key_id,
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        }
+    }
+
+    /// Seals `data` for the cookie `name`, valid until `expires_at` (Unix
+    /// seconds).
+    pub fn seal<T: Serialize>(&self, name: &str, data: &T, expires_at: u64) -> String {
+        let plaintext = serde_json::to_vec(&Envelope {
+            exp: expires_at,
+            data,
+        })
+        .expect("session data serializes to JSON");
+
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: name.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 encrypts any message below 256 GiB");
+
+        let mut sealed = Vec::with_capacity(HEADER_LEN + ciphertext.len());
+        sealed.push(VERSION);
+        sealed.extend_from_slice(&self.key_id);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        URL_SAFE_NO_PAD.encode(sealed)
+    }
+
+    /// Unseals a value sealed for the cookie `name`, rejecting it when it
+    /// was altered, sealed with another key, purpose or cookie name, or when
+    /// it expired before `now` (Unix seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`UnsealError`] for every failure, without saying which.
+    pub fn unseal<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        sealed: &str,
+        now: u64,
+    ) -> Result<(T, u64), UnsealError> {
+        if sealed.len() > MAX_SEALED_LEN {
+            return Err(UnsealError);
+        }
+
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| UnsealError)?;
+        if bytes.len() < HEADER_LEN + TAG_LEN
+            || bytes[0] != VERSION
+            || bytes[1..1 + KEY_ID_LEN] != self.key_id
+        {
+            return Err(UnsealError);
+        }
+
+        let (nonce, ciphertext) = bytes[1 + KEY_ID_LEN..].split_at(NONCE_LEN);
+        let plaintext = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: name.as_bytes(),
+                },
+            )
+            .map_err(|_| UnsealError)?;
+
+        let envelope: Envelope<T> = serde_json::from_slice(&plaintext).map_err(|_| UnsealError)?;
+        if envelope.exp <= now {
+            return Err(UnsealError);
+        }
+        Ok((envelope.data, envelope.exp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn secret(byte: u8) -> Secret {
+        Secret::from_bytes([byte; 32])
+    }
+
+    fn sealed_value() -> (Sealer, String) {
+        let sealer = Sealer::new(&secret(7), Purpose::Session);
+        let sealed = sealer.seal("roq_session", &"alice".to_owned(), NOW + 60);
+        (sealer, sealed)
+    }
+
+    #[test]
+    fn round_trip_returns_data_and_expiry() {
+        let (sealer, sealed) = sealed_value();
+        let (data, exp): (String, u64) = sealer.unseal("roq_session", &sealed, NOW).unwrap();
+        assert_eq!(data, "alice");
+        assert_eq!(exp, NOW + 60);
+    }
+
+    #[test]
+    fn two_seals_of_one_value_differ() {
+        let sealer = Sealer::new(&secret(7), Purpose::Session);
+        let first = sealer.seal("c", &1u8, NOW + 60);
+        let second = sealer.seal("c", &1u8, NOW + 60);
+        assert_ne!(first, second, "nonces must be random");
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_rejected() {
+        let (sealer, sealed) = sealed_value();
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        for index in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut flipped = bytes.clone();
+                flipped[index] ^= 1 << bit;
+                let forged = URL_SAFE_NO_PAD.encode(&flipped);
+                let result = sealer.unseal::<String>("roq_session", &forged, NOW);
+                assert_eq!(result, Err(UnsealError), "byte {index} bit {bit} was accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_key_is_rejected() {
+        let (_, sealed) = sealed_value();
+        let other = Sealer::new(&secret(8), Purpose::Session);
+        assert_eq!(other.unseal::<String>("roq_session", &sealed, NOW), Err(UnsealError));
+    }
+
+    #[test]
+    fn wrong_cookie_name_is_rejected() {
+        let (sealer, sealed) = sealed_value();
+        assert_eq!(sealer.unseal::<String>("other", &sealed, NOW), Err(UnsealError));
+    }
+
+    #[test]
+    fn other_purpose_is_rejected() {
+        let (_, sealed) = sealed_value();
+        let transaction = Sealer::new(&secret(7), Purpose::Transaction);
+        assert_eq!(transaction.unseal::<String>("roq_session", &sealed, NOW), Err(UnsealError));
+    }
+
+    #[test]
+    fn expired_value_is_rejected() {
+        let (sealer, sealed) = sealed_value();
+        assert!(sealer.unseal::<String>("roq_session", &sealed, NOW + 59).is_ok());
+        assert_eq!(sealer.unseal::<String>("roq_session", &sealed, NOW + 60), Err(UnsealError));
+    }
+
+    #[test]
+    fn malformed_input_is_rejected_without_panic() {
+        let sealer = Sealer::new(&secret(7), Purpose::Session);
+        let oversized = "A".repeat(MAX_SEALED_LEN + 1);
+        for input in ["", "%%%", "AAAA", "not base64!", "\u{0}", oversized.as_str()] {
+            assert_eq!(sealer.unseal::<String>("c", input, NOW), Err(UnsealError), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn debug_output_leaves_out_the_key() {
+        let sealer = Sealer::new(&secret(7), Purpose::Session);
+        let debug = format!("{sealer:?}");
+        assert!(debug.contains("Session"), "{debug}");
+        assert!(!debug.contains("cipher"), "{debug}");
+    }
+}
