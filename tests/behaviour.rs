@@ -1,0 +1,360 @@
+//! The behaviour suite: the demo's public contract, driven over real HTTP
+//! on 127.0.0.1 against a real OpenID provider (`oidc-provider` under
+//! Node). Each case is written once and run against every adapter's demo
+//! by the `suite!` macro at the bottom.
+
+mod support;
+
+use reqwest::cookie::CookieStore as _;
+use reqwest::header::CACHE_CONTROL;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::*;
+
+/// Starts the provider and the demo `example` wired to it.
+async fn start(example: &str) -> (OidcProvider, Demo) {
+    let port = free_port();
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{port}")).await;
+    let demo = Demo::start_with_provider(example, port, &provider).await;
+    (provider, demo)
+}
+
+fn cache_control(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get(CACHE_CONTROL)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+}
+
+async fn signed_out_page_redirects_to_login(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    let response = client.get(demo.url("/dashboard?tab=1")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(cache_control(&response), "private, no-store");
+    assert_eq!(
+        location(&response),
+        demo.url("/api/auth/login?returnTo=%2Fdashboard%3Ftab%3D1")
+    );
+}
+
+async fn login_redirects_to_provider_with_pkce(example: &str) {
+    let (provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    let response = client
+        .get(demo.url("/api/auth/login?returnTo=%2Fdashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let authorization = location(&response);
+    assert!(authorization.starts_with(&provider.issuer), "{authorization}");
+
+    let param = |name| query_param(&authorization, name);
+    assert_eq!(param("response_type").as_deref(), Some("code"));
+    assert_eq!(param("client_id").as_deref(), Some(CLIENT_ID));
+    assert_eq!(param("redirect_uri"), Some(demo.url("/api/auth/callback")));
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param("code_challenge").map(|c| c.len()), Some(43));
+    let scope = param("scope").unwrap_or_default();
+    assert!(scope.split(' ').any(|s| s == "openid"), "scope {scope:?}");
+    for name in ["state", "nonce"] {
+        let value = param(name).unwrap_or_default();
+        assert!(value.len() >= 43, "{name} {value:?} is shorter than 256 bits");
+    }
+
+    let cookie = set_cookie(response.headers(), "roq_tx").expect("the transaction cookie is set");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/api/auth/callback", "Max-Age=600"] {
+        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "an http app cannot use Secure cookies: {cookie}");
+}
+
+async fn sign_in_reaches_dashboard_and_api(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    let callback = sign_in(&client, &demo, "/dashboard", "alice").await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&callback), demo.url("/dashboard"));
+    assert_eq!(cache_control(&callback), "private, no-store");
+    let session_cookie = set_cookie(callback.headers(), "roq_session").expect("the session cookie is set");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(session_cookie.contains(attribute), "{attribute} missing from {session_cookie}");
+    }
+    let removal = set_cookie(callback.headers(), "roq_tx").expect("the transaction cookie is removed");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert!(removal.contains("Path=/api/auth/callback"), "{removal}");
+
+    let dashboard = client.get(demo.url("/dashboard")).send().await.unwrap();
+    assert_eq!(cache_control(&dashboard), "private, no-store");
+    let body = expect_status(dashboard, StatusCode::OK).await;
+    assert!(body.contains("Alice Example"), "{body}");
+    assert!(body.contains(">alice<"), "{body}");
+
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    assert_eq!(cache_control(&me), "private, no-store");
+    let me: Value = serde_json::from_str(&expect_status(me, StatusCode::OK).await).unwrap();
+    assert_eq!(
+        me,
+        json!({"sub": "alice", "name": "Alice Example", "email": "alice@example.test"})
+    );
+
+    let session = client.get(demo.url("/api/auth/session")).send().await.unwrap();
+    let session: Value = serde_json::from_str(&expect_status(session, StatusCode::OK).await).unwrap();
+    assert_eq!(session["user"]["sub"], "alice");
+    assert_eq!(session["user"]["email_verified"], true);
+    assert!(session["expires_at"].as_u64().is_some(), "{session}");
+    let text = session.to_string();
+    for token_field in ["id_token", "access_token", "refresh_token", "nonce"] {
+        assert!(!text.contains(token_field), "{token_field} leaked into {text}");
+    }
+}
+
+async fn signed_in_login_page_redirects_to_dashboard(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    let login_page = client.get(demo.url("/login")).send().await.unwrap();
+    let body = expect_status(login_page, StatusCode::OK).await;
+    assert!(body.contains("/api/auth/login"), "{body}");
+
+    sign_in(&client, &demo, "/dashboard", "bob").await;
+    let response = client.get(demo.url("/login")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), demo.url("/dashboard"));
+}
+
+async fn logout_ends_the_session(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+    sign_in(&client, &demo, "/dashboard", "carol").await;
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    expect_status(me, StatusCode::OK).await;
+
+    let logout = client.get(demo.url("/api/auth/logout")).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&logout), demo.url("/"));
+    let removal = set_cookie(logout.headers(), "roq_session").expect("the session cookie is removed");
+    assert!(removal.contains("Max-Age=0") && removal.contains("Path=/"), "{removal}");
+
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    assert_eq!(cache_control(&me), "private, no-store");
+    let body: Value = serde_json::from_str(&expect_status(me, StatusCode::UNAUTHORIZED).await).unwrap();
+    assert_eq!(body, json!({"error": "unauthorized"}));
+    let session = client.get(demo.url("/api/auth/session")).send().await.unwrap();
+    expect_status(session, StatusCode::UNAUTHORIZED).await;
+}
+
+async fn signed_out_api_gets_401(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    let response = client
+        .get(demo.url("/api/me"))
+        .header("cookie", "roq_session=not-a-sealed-value")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&expect_status(response, StatusCode::UNAUTHORIZED).await).unwrap();
+    assert_eq!(body, json!({"error": "unauthorized"}));
+}
+
+/// Starts a sign-in and returns the authorization URL, with the transaction
+/// cookie in the client's jar.
+async fn begin(client: &reqwest::Client, demo: &Demo) -> String {
+    let response = client.get(demo.url("/api/auth/login")).send().await.unwrap();
+    location(&response)
+}
+
+async fn callback_rejects_missing_or_wrong_state(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+    begin(&client, &demo).await;
+
+    for query in ["code=abc", "code=abc&state=wrong", "code=abc&state="] {
+        let response = client
+            .get(demo.url(&format!("/api/auth/callback?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(set_cookie(response.headers(), "roq_session").is_none(), "{query} set a session");
+        expect_status(response, StatusCode::BAD_REQUEST).await;
+    }
+}
+
+async fn callback_without_transaction_cookie_is_rejected(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+    let authorization = begin(&client, &demo).await;
+    let callback = complete_oidc_provider_login(&client, &authorization, "mallory").await;
+
+    // A different browser, without the transaction cookie, follows the link:
+    // login CSRF.
+    let (other, _) = browser();
+    let response = other.get(&callback).send().await.unwrap();
+    assert!(set_cookie(response.headers(), "roq_session").is_none());
+    let body = expect_status(response, StatusCode::BAD_REQUEST).await;
+    assert!(body.contains("sign in again"), "{body}");
+}
+
+async fn provider_error_is_escaped(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+    let authorization = begin(&client, &demo).await;
+    let state = query_param(&authorization, "state").unwrap();
+
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "<script>alert('x')</script>")
+        .append_pair("state", &state)
+        .finish();
+    let response = client
+        .get(demo.url(&format!("/api/auth/callback?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookie(response.headers(), "roq_session").is_none());
+    let body = expect_status(response, StatusCode::BAD_REQUEST).await;
+    assert!(!body.contains("<script>"), "markup was reflected: {body}");
+    assert!(body.contains("&lt;script&gt;"), "{body}");
+    assert!(body.contains("access_denied"), "{body}");
+}
+
+async fn replayed_callback_is_rejected(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, jar) = browser();
+    let authorization = begin(&client, &demo).await;
+    let callback = complete_oidc_provider_login(&client, &authorization, "dave").await;
+
+    // Copy the transaction cookie, as an attacker who stole it would.
+    let callback_url: url::Url = callback.parse().unwrap();
+    let cookies = jar.cookies(&callback_url).expect("the jar has the transaction cookie");
+    let transaction = cookies
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .find(|pair| pair.starts_with("roq_tx="))
+        .expect("the transaction cookie reaches the callback")
+        .to_owned();
+
+    let first = client.get(&callback).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(first.headers(), "roq_session").is_some());
+
+    // The same browser again: its transaction is gone.
+    let again = client.get(&callback).send().await.unwrap();
+    assert!(set_cookie(again.headers(), "roq_session").is_none());
+    expect_status(again, StatusCode::BAD_REQUEST).await;
+
+    // Another browser with the copied transaction: the provider refuses the
+    // used code.
+    let (attacker, _) = browser();
+    let replay = attacker
+        .get(&callback)
+        .header(reqwest::header::COOKIE, transaction)
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookie(replay.headers(), "roq_session").is_none());
+    expect_status(replay, StatusCode::BAD_REQUEST).await;
+}
+
+async fn hostile_return_to_falls_back_to_root(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    let hostile = [
+        "//evil.example",
+        "///evil.example",
+        "/\\evil.example",
+        "/%5cevil.example",
+        "https://evil.example",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "/%2f%2fevil.example",
+        "/ok%0d%0aSet-Cookie:%20x=1",
+    ];
+    for value in hostile {
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let response = client
+            .get(demo.url(&format!("/api/auth/logout?returnTo={encoded}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&response), demo.url("/"), "logout followed {value:?}");
+    }
+    let kept = client
+        .get(demo.url("/api/auth/logout?returnTo=%2Fa%2Fb%2520c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&kept), demo.url("/a/b%20c"));
+
+    // The same rule on sign-in: a hostile returnTo ends on the home page.
+    let response = client
+        .get(demo.url("/api/auth/login?returnTo=%2F%2Fevil.example"))
+        .send()
+        .await
+        .unwrap();
+    let authorization = location(&response);
+    let callback = complete_oidc_provider_login(&client, &authorization, "erin").await;
+    let response = client.get(&callback).send().await.unwrap();
+    assert_eq!(location(&response), demo.url("/"));
+}
+
+async fn dev_provider_sign_in(example: &str) {
+    let port = free_port();
+    let demo = Demo::start(example, port, &[("ROQ_SECRET", APP_SECRET)]).await;
+    let banner = demo.banner.join("\n");
+    assert!(banner.contains("DEVELOPMENT-ONLY OpenID provider at http://127.0.0.1:"), "{banner}");
+    let (client, _) = browser();
+
+    let authorization = start_sign_in(&client, &demo, "/dashboard").await;
+    let callback = complete_dev_provider_login(&client, &authorization, "frank").await;
+    let response = client.get(&callback).send().await.unwrap();
+    assert_eq!(location(&response), demo.url("/dashboard"));
+
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    let me: Value = serde_json::from_str(&expect_status(me, StatusCode::OK).await).unwrap();
+    assert_eq!(me["sub"], "frank");
+    assert_eq!(me["email"], "frank@example.test");
+}
+
+async fn demo_without_secret_says_it_uses_a_throwaway_key(example: &str) {
+    let demo = Demo::start(example, free_port(), &[]).await;
+    let banner = demo.banner.join("\n");
+    assert!(banner.contains("ROQ_SECRET is not set"), "{banner}");
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod axum {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case("demo").await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    signed_out_page_redirects_to_login,
+    login_redirects_to_provider_with_pkce,
+    sign_in_reaches_dashboard_and_api,
+    signed_in_login_page_redirects_to_dashboard,
+    logout_ends_the_session,
+    signed_out_api_gets_401,
+    callback_rejects_missing_or_wrong_state,
+    callback_without_transaction_cookie_is_rejected,
+    provider_error_is_escaped,
+    replayed_callback_is_rejected,
+    hostile_return_to_falls_back_to_root,
+    dev_provider_sign_in,
+    demo_without_secret_says_it_uses_a_throwaway_key,
+);

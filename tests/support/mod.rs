@@ -1,0 +1,305 @@
+//! Test harness: starts the real OpenID provider (`oidc-provider` under
+//! Node) and a demo app as child processes on 127.0.0.1, and drives a
+//! sign-in over real HTTP with a cookie jar.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use url::Url;
+
+/// How long a child process may take to print its ready line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The client the tests register at the provider.
+pub const CLIENT_ID: &str = "roq-test-client";
+/// Its secret.
+pub const CLIENT_SECRET: &str = "roq-test-secret";
+/// A fixed `ROQ_SECRET` for the demo under test.
+pub const APP_SECRET: &str = "4f1c2a9b8e7d6c5b4a3928171615141312111009080706050403020100ffeedd";
+
+/// Returns a port that was free a moment ago, for a server that must be
+/// known before it starts (the provider registers the app's redirect URI).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("binding 127.0.0.1:0 works")
+}
+
+fn repository_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running `oidc-provider`, stopped on drop.
+pub struct OidcProvider {
+    child: Child,
+    /// The issuer, such as `http://127.0.0.1:40123`.
+    pub issuer: String,
+}
+
+impl OidcProvider {
+    /// Starts the provider with one client whose redirect URIs point at an
+    /// app on `app_origin`.
+    pub async fn start(app_origin: &str) -> OidcProvider {
+        let clients = serde_json::json!([{
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [format!("{app_origin}/api/auth/callback")],
+            "post_logout_redirect_uris": [format!("{app_origin}/")],
+        }]);
+        let script = repository_root().join("tests/provider/server.js");
+        let mut command = Command::new("node");
+        command
+            .arg(script)
+            .env("PROVIDER_PORT", "0")
+            .env("PROVIDER_HOST", "127.0.0.1")
+            .env("PROVIDER_CLIENTS", clients.to_string());
+        let (child, line) = spawn_and_wait(command, |line| line.contains("\"event\":\"listening\"")).await;
+
+        let ready: serde_json::Value = serde_json::from_str(&line).expect("the provider prints JSON");
+        let issuer = ready["issuer"].as_str().expect("the ready line has an issuer").to_owned();
+        OidcProvider { child, issuer }
+    }
+}
+
+/// A running demo app (an example binary of this repository), stopped on
+/// drop.
+pub struct Demo {
+    child: Child,
+    /// The app's origin, such as `http://127.0.0.1:40124`.
+    pub origin: String,
+    /// What the app printed up to its ready line.
+    pub banner: Vec<String>,
+}
+
+/// Where the examples' binaries are: `cargo test` builds them next to the
+/// test binaries.
+fn example_binary(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary has a path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+impl Demo {
+    /// Starts the example `name` on `port` with the given extra environment.
+    pub async fn start(name: &str, port: u16, env: &[(&str, &str)]) -> Demo {
+        let binary = example_binary(name);
+        assert!(
+            binary.exists(),
+            "{} is missing: run the tests with `cargo test`, which builds the examples",
+            binary.display()
+        );
+
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROQ_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+
+        let mut banner = Vec::new();
+        let (child, line) = spawn_and_collect(command, "roq-auth demo listening on ", &mut banner).await;
+        let origin = line
+            .trim()
+            .strip_prefix("roq-auth demo listening on ")
+            .expect("the ready line names the origin")
+            .to_owned();
+        Demo { child, origin, banner }
+    }
+
+    /// Starts the example against the given provider with the test client.
+    pub async fn start_with_provider(name: &str, port: u16, provider: &OidcProvider) -> Demo {
+        Demo::start(
+            name,
+            port,
+            &[
+                ("ROQ_ISSUER_URL", &provider.issuer),
+                ("ROQ_CLIENT_ID", CLIENT_ID),
+                ("ROQ_CLIENT_SECRET", CLIENT_SECRET),
+                ("ROQ_SECRET", APP_SECRET),
+            ],
+        )
+        .await
+    }
+
+    /// The absolute URL of a path on the app.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.origin, path)
+    }
+}
+
+/// Starts `command` and waits until a stdout line satisfies `ready`.
+async fn spawn_and_wait(command: Command, ready: impl Fn(&str) -> bool) -> (Child, String) {
+    let mut lines = Vec::new();
+    spawn_until(command, ready, &mut lines).await
+}
+
+async fn spawn_and_collect(command: Command, prefix: &str, lines: &mut Vec<String>) -> (Child, String) {
+    spawn_until(command, |line| line.starts_with(prefix), lines).await
+}
+
+async fn spawn_until(
+    mut command: Command,
+    ready: impl Fn(&str) -> bool,
+    lines: &mut Vec<String>,
+) -> (Child, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("the child process starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut reader = BufReader::new(stdout).lines();
+
+    let wait = async {
+        while let Some(line) = reader.next_line().await.expect("stdout is readable") {
+            if ready(&line) {
+                return Some(line);
+            }
+            lines.push(line);
+        }
+        None
+    };
+    let line = tokio::time::timeout(START_TIMEOUT, wait)
+        .await
+        .expect("the child printed its ready line in time")
+        .unwrap_or_else(|| panic!("the child exited before it was ready; it printed {lines:?}"));
+
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = reader.next_line().await {} });
+    (child, line)
+}
+
+/// An HTTP client like a browser with redirects turned off, so that every
+/// hop can be inspected: it stores cookies, follows nothing.
+pub fn browser() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("the test client builds");
+    (client, jar)
+}
+
+/// Returns the `Location` of a redirect, resolved against the request URL.
+pub fn location(response: &Response) -> String {
+    assert!(
+        response.status().is_redirection(),
+        "expected a redirect from {}, got {}",
+        response.url(),
+        response.status()
+    );
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .expect("a redirect has a Location")
+        .to_str()
+        .expect("Location is ASCII");
+    response.url().join(location).expect("Location resolves").to_string()
+}
+
+/// Returns the `Set-Cookie` header that sets or removes `name`.
+pub fn set_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&format!("{name}=")))
+}
+
+/// Returns a query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// Signs in at `oidc-provider` from its authorization URL and returns the
+/// callback URL it redirects to. `login` becomes the user's `sub`.
+pub async fn complete_oidc_provider_login(client: &reqwest::Client, authorization_url: &str, login: &str) -> String {
+    // The authorization request leads to the login interaction.
+    let response = client.get(authorization_url).send().await.unwrap();
+    let interaction = location(&response);
+    assert!(interaction.contains("/interaction/"), "expected the login interaction, got {interaction}");
+
+    let response = client
+        .post(&interaction)
+        .form(&[("prompt", "login"), ("login", login), ("password", "any")])
+        .send()
+        .await
+        .unwrap();
+    let resume = location(&response);
+    let response = client.get(&resume).send().await.unwrap();
+    let consent = location(&response);
+    if !consent.contains("/interaction/") {
+        return consent;
+    }
+
+    // The consent interaction, the first time this client asks.
+    let response = client.post(&consent).form(&[("prompt", "consent")]).send().await.unwrap();
+    let resume = location(&response);
+    let response = client.get(&resume).send().await.unwrap();
+    location(&response)
+}
+
+/// Follows the app from a protected page to the provider's authorization
+/// URL: page → login route → provider. Returns the authorization URL.
+pub async fn start_sign_in(client: &reqwest::Client, demo: &Demo, page: &str) -> String {
+    let response = client.get(demo.url(page)).send().await.unwrap();
+    let login = location(&response);
+    let response = client.get(&login).send().await.unwrap();
+    location(&response)
+}
+
+/// Signs in through the whole flow and returns the callback's response.
+pub async fn sign_in(client: &reqwest::Client, demo: &Demo, page: &str, login: &str) -> Response {
+    let authorization = start_sign_in(client, demo, page).await;
+    let callback = complete_oidc_provider_login(client, &authorization, login).await;
+    client.get(&callback).send().await.unwrap()
+}
+
+/// Asserts a response status with its body in the message.
+pub async fn expect_status(response: Response, expected: StatusCode) -> String {
+    let status = response.status();
+    let url = response.url().to_string();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, expected, "unexpected status from {url}; body: {body}");
+    body
+}
+
+/// Signs in at the demo's embedded development provider from its
+/// authorization URL and returns the callback URL it redirects to. Its form
+/// repeats the authorization parameters in hidden fields.
+pub async fn complete_dev_provider_login(client: &reqwest::Client, authorization_url: &str, login: &str) -> String {
+    let page = client.get(authorization_url).send().await.unwrap();
+    let body = expect_status(page, StatusCode::OK).await;
+    assert!(body.contains("name=\"username\""), "expected the login form, got {body}");
+
+    let mut form_url = Url::parse(authorization_url).unwrap();
+    let mut form: Vec<(String, String)> = form_url.query_pairs().into_owned().collect();
+    form.push(("username".into(), login.into()));
+    form.push(("action".into(), "login".into()));
+    form_url.set_query(None);
+
+    let response = client.post(form_url).form(&form).send().await.unwrap();
+    location(&response)
+}
