@@ -15,7 +15,9 @@ use roq_auth::axum::{require_auth, with_auth, AuthLayer, Session};
 use roq_auth::Auth;
 
 async fn home(session: Option<Session>) -> Html<String> {
-    Html(support::home_page(session.as_ref().map(|session| session.user())))
+    Html(support::home_page(
+        session.as_ref().map(|session| session.user()),
+    ))
 }
 
 #[require_auth]

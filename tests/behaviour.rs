@@ -31,7 +31,11 @@ async fn signed_out_page_redirects_to_login(example: &str) {
     let (_provider, demo) = start(example).await;
     let (client, _) = browser();
 
-    let response = client.get(demo.url("/dashboard?tab=1")).send().await.unwrap();
+    let response = client
+        .get(demo.url("/dashboard?tab=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(cache_control(&response), "private, no-store");
     assert_eq!(
@@ -51,7 +55,10 @@ async fn login_redirects_to_provider_with_pkce(example: &str) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let authorization = location(&response);
-    assert!(authorization.starts_with(&provider.issuer), "{authorization}");
+    assert!(
+        authorization.starts_with(&provider.issuer),
+        "{authorization}"
+    );
 
     let param = |name| query_param(&authorization, name);
     assert_eq!(param("response_type").as_deref(), Some("code"));
@@ -63,14 +70,28 @@ async fn login_redirects_to_provider_with_pkce(example: &str) {
     assert!(scope.split(' ').any(|s| s == "openid"), "scope {scope:?}");
     for name in ["state", "nonce"] {
         let value = param(name).unwrap_or_default();
-        assert!(value.len() >= 43, "{name} {value:?} is shorter than 256 bits");
+        assert!(
+            value.len() >= 43,
+            "{name} {value:?} is shorter than 256 bits"
+        );
     }
 
     let cookie = set_cookie(response.headers(), "roq_tx").expect("the transaction cookie is set");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/api/auth/callback", "Max-Age=600"] {
-        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/api/auth/callback",
+        "Max-Age=600",
+    ] {
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing from {cookie}"
+        );
     }
-    assert!(!cookie.contains("Secure"), "an http app cannot use Secure cookies: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "an http app cannot use Secure cookies: {cookie}"
+    );
 }
 
 async fn sign_in_reaches_dashboard_and_api(example: &str) {
@@ -81,11 +102,16 @@ async fn sign_in_reaches_dashboard_and_api(example: &str) {
     assert_eq!(callback.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&callback), demo.url("/dashboard"));
     assert_eq!(cache_control(&callback), "private, no-store");
-    let session_cookie = set_cookie(callback.headers(), "roq_session").expect("the session cookie is set");
+    let session_cookie =
+        set_cookie(callback.headers(), "roq_session").expect("the session cookie is set");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(session_cookie.contains(attribute), "{attribute} missing from {session_cookie}");
+        assert!(
+            session_cookie.contains(attribute),
+            "{attribute} missing from {session_cookie}"
+        );
     }
-    let removal = set_cookie(callback.headers(), "roq_tx").expect("the transaction cookie is removed");
+    let removal =
+        set_cookie(callback.headers(), "roq_tx").expect("the transaction cookie is removed");
     assert!(removal.contains("Max-Age=0"), "{removal}");
     assert!(removal.contains("Path=/api/auth/callback"), "{removal}");
 
@@ -103,14 +129,22 @@ async fn sign_in_reaches_dashboard_and_api(example: &str) {
         json!({"sub": "alice", "name": "Alice Example", "email": "alice@example.test"})
     );
 
-    let session = client.get(demo.url("/api/auth/session")).send().await.unwrap();
-    let session: Value = serde_json::from_str(&expect_status(session, StatusCode::OK).await).unwrap();
+    let session = client
+        .get(demo.url("/api/auth/session"))
+        .send()
+        .await
+        .unwrap();
+    let session: Value =
+        serde_json::from_str(&expect_status(session, StatusCode::OK).await).unwrap();
     assert_eq!(session["user"]["sub"], "alice");
     assert_eq!(session["user"]["email_verified"], true);
     assert!(session["expires_at"].as_u64().is_some(), "{session}");
     let text = session.to_string();
     for token_field in ["id_token", "access_token", "refresh_token", "nonce"] {
-        assert!(!text.contains(token_field), "{token_field} leaked into {text}");
+        assert!(
+            !text.contains(token_field),
+            "{token_field} leaked into {text}"
+        );
     }
 }
 
@@ -135,17 +169,30 @@ async fn logout_ends_the_session(example: &str) {
     let me = client.get(demo.url("/api/me")).send().await.unwrap();
     expect_status(me, StatusCode::OK).await;
 
-    let logout = client.get(demo.url("/api/auth/logout")).send().await.unwrap();
+    let logout = client
+        .get(demo.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logout.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&logout), demo.url("/"));
-    let removal = set_cookie(logout.headers(), "roq_session").expect("the session cookie is removed");
-    assert!(removal.contains("Max-Age=0") && removal.contains("Path=/"), "{removal}");
+    let removal =
+        set_cookie(logout.headers(), "roq_session").expect("the session cookie is removed");
+    assert!(
+        removal.contains("Max-Age=0") && removal.contains("Path=/"),
+        "{removal}"
+    );
 
     let me = client.get(demo.url("/api/me")).send().await.unwrap();
     assert_eq!(cache_control(&me), "private, no-store");
-    let body: Value = serde_json::from_str(&expect_status(me, StatusCode::UNAUTHORIZED).await).unwrap();
+    let body: Value =
+        serde_json::from_str(&expect_status(me, StatusCode::UNAUTHORIZED).await).unwrap();
     assert_eq!(body, json!({"error": "unauthorized"}));
-    let session = client.get(demo.url("/api/auth/session")).send().await.unwrap();
+    let session = client
+        .get(demo.url("/api/auth/session"))
+        .send()
+        .await
+        .unwrap();
     expect_status(session, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -159,14 +206,19 @@ async fn signed_out_api_gets_401(example: &str) {
         .send()
         .await
         .unwrap();
-    let body: Value = serde_json::from_str(&expect_status(response, StatusCode::UNAUTHORIZED).await).unwrap();
+    let body: Value =
+        serde_json::from_str(&expect_status(response, StatusCode::UNAUTHORIZED).await).unwrap();
     assert_eq!(body, json!({"error": "unauthorized"}));
 }
 
 /// Starts a sign-in and returns the authorization URL, with the transaction
 /// cookie in the client's jar.
 async fn begin(client: &reqwest::Client, demo: &Demo) -> String {
-    let response = client.get(demo.url("/api/auth/login")).send().await.unwrap();
+    let response = client
+        .get(demo.url("/api/auth/login"))
+        .send()
+        .await
+        .unwrap();
     location(&response)
 }
 
@@ -181,7 +233,10 @@ async fn callback_rejects_missing_or_wrong_state(example: &str) {
             .send()
             .await
             .unwrap();
-        assert!(set_cookie(response.headers(), "roq_session").is_none(), "{query} set a session");
+        assert!(
+            set_cookie(response.headers(), "roq_session").is_none(),
+            "{query} set a session"
+        );
         expect_status(response, StatusCode::BAD_REQUEST).await;
     }
 }
@@ -232,7 +287,9 @@ async fn replayed_callback_is_rejected(example: &str) {
 
     // Copy the transaction cookie, as an attacker who stole it would.
     let callback_url: url::Url = callback.parse().unwrap();
-    let cookies = jar.cookies(&callback_url).expect("the jar has the transaction cookie");
+    let cookies = jar
+        .cookies(&callback_url)
+        .expect("the jar has the transaction cookie");
     let transaction = cookies
         .to_str()
         .unwrap()
@@ -285,7 +342,11 @@ async fn hostile_return_to_falls_back_to_root(example: &str) {
             .send()
             .await
             .unwrap();
-        assert_eq!(location(&response), demo.url("/"), "logout followed {value:?}");
+        assert_eq!(
+            location(&response),
+            demo.url("/"),
+            "logout followed {value:?}"
+        );
     }
     let kept = client
         .get(demo.url("/api/auth/logout?returnTo=%2Fa%2Fb%2520c"))
@@ -310,7 +371,10 @@ async fn dev_provider_sign_in(example: &str) {
     let port = free_port();
     let demo = Demo::start(example, port, &[("ROQ_SECRET", APP_SECRET)]).await;
     let banner = demo.banner.join("\n");
-    assert!(banner.contains("DEVELOPMENT-ONLY OpenID provider at http://127.0.0.1:"), "{banner}");
+    assert!(
+        banner.contains("DEVELOPMENT-ONLY OpenID provider at http://127.0.0.1:"),
+        "{banner}"
+    );
     let (client, _) = browser();
 
     let authorization = start_sign_in(&client, &demo, "/dashboard").await;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use roq_auth::{Config, User};
 use roq_auth_devprovider::{DevProvider, DevProviderConfig};
 
-/// The address the demos listen on unless `ROQ_BIND` says otherwise.
+/// Default listen address of the demos, replaced by `ROQ_BIND`.
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 
 /// The client id the demos register at their development provider.
@@ -18,8 +18,7 @@ const DEV_CLIENT_ID: &str = "roq-demo";
 pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
 }
@@ -27,8 +26,9 @@ pub fn init_logging() {
 /// Reads `ROQ_BIND`.
 pub fn bind_address() -> Result<SocketAddr, String> {
     let text = std::env::var("ROQ_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
-    text.parse()
-        .map_err(|_| format!("ROQ_BIND is invalid: {text:?} is not an address such as 127.0.0.1:3000"))
+    text.parse().map_err(|_| {
+        format!("ROQ_BIND is invalid: {text:?} is not an address such as 127.0.0.1:3000")
+    })
 }
 
 /// The demo's configuration, and the development provider when the demo
@@ -102,17 +102,25 @@ pub async fn demo_setup(local: SocketAddr) -> Result<DemoSetup, Box<dyn std::err
 /// Prints the line tools and tests wait for, then the URL to open.
 pub fn announce(local: SocketAddr, config: &Config) {
     println!("roq-auth demo listening on http://{local}");
-    println!("Open {}/ in a browser", config.base_url().as_str().trim_end_matches('/'));
+    println!(
+        "Open {}/ in a browser",
+        config.base_url().as_str().trim_end_matches('/')
+    );
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 /// The public home page, with sign-in and sign-out links.
 pub fn home_page(user: Option<&User>) -> String {
     let status = match user {
-        Some(user) => format!("<p>Signed in as <strong>{}</strong>.</p>", escape(display_name(user))),
+        Some(user) => format!(
+            "<p>Signed in as <strong>{}</strong>.</p>",
+            escape(display_name(user))
+        ),
         None => "<p>You are not signed in.</p>".to_owned(),
     };
     page(

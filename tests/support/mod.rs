@@ -62,10 +62,15 @@ impl OidcProvider {
             .env("PROVIDER_PORT", "0")
             .env("PROVIDER_HOST", "127.0.0.1")
             .env("PROVIDER_CLIENTS", clients.to_string());
-        let (child, line) = spawn_and_wait(command, |line| line.contains("\"event\":\"listening\"")).await;
+        let (child, line) =
+            spawn_and_wait(command, |line| line.contains("\"event\":\"listening\"")).await;
 
-        let ready: serde_json::Value = serde_json::from_str(&line).expect("the provider prints JSON");
-        let issuer = ready["issuer"].as_str().expect("the ready line has an issuer").to_owned();
+        let ready: serde_json::Value =
+            serde_json::from_str(&line).expect("the provider prints JSON");
+        let issuer = ready["issuer"]
+            .as_str()
+            .expect("the ready line has an issuer")
+            .to_owned();
         OidcProvider { child, issuer }
     }
 }
@@ -112,13 +117,18 @@ impl Demo {
         }
 
         let mut banner = Vec::new();
-        let (child, line) = spawn_and_collect(command, "roq-auth demo listening on ", &mut banner).await;
+        let (child, line) =
+            spawn_and_collect(command, "roq-auth demo listening on ", &mut banner).await;
         let origin = line
             .trim()
             .strip_prefix("roq-auth demo listening on ")
             .expect("the ready line names the origin")
             .to_owned();
-        Demo { child, origin, banner }
+        Demo {
+            child,
+            origin,
+            banner,
+        }
     }
 
     /// Starts the example against the given provider with the test client.
@@ -148,7 +158,11 @@ async fn spawn_and_wait(command: Command, ready: impl Fn(&str) -> bool) -> (Chil
     spawn_until(command, ready, &mut lines).await
 }
 
-async fn spawn_and_collect(command: Command, prefix: &str, lines: &mut Vec<String>) -> (Child, String) {
+async fn spawn_and_collect(
+    command: Command,
+    prefix: &str,
+    lines: &mut Vec<String>,
+) -> (Child, String) {
     spawn_until(command, |line| line.starts_with(prefix), lines).await
 }
 
@@ -212,7 +226,11 @@ pub fn location(response: &Response) -> String {
         .expect("a redirect has a Location")
         .to_str()
         .expect("Location is ASCII");
-    response.url().join(location).expect("Location resolves").to_string()
+    response
+        .url()
+        .join(location)
+        .expect("Location resolves")
+        .to_string()
 }
 
 /// Returns the `Set-Cookie` header that sets or removes `name`.
@@ -235,11 +253,18 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 
 /// Signs in at `oidc-provider` from its authorization URL and returns the
 /// callback URL it redirects to. `login` becomes the user's `sub`.
-pub async fn complete_oidc_provider_login(client: &reqwest::Client, authorization_url: &str, login: &str) -> String {
+pub async fn complete_oidc_provider_login(
+    client: &reqwest::Client,
+    authorization_url: &str,
+    login: &str,
+) -> String {
     // The authorization request leads to the login interaction.
     let response = client.get(authorization_url).send().await.unwrap();
     let interaction = location(&response);
-    assert!(interaction.contains("/interaction/"), "expected the login interaction, got {interaction}");
+    assert!(
+        interaction.contains("/interaction/"),
+        "expected the login interaction, got {interaction}"
+    );
 
     let response = client
         .post(&interaction)
@@ -255,7 +280,12 @@ pub async fn complete_oidc_provider_login(client: &reqwest::Client, authorizatio
     }
 
     // The consent interaction, the first time this client asks.
-    let response = client.post(&consent).form(&[("prompt", "consent")]).send().await.unwrap();
+    let response = client
+        .post(&consent)
+        .form(&[("prompt", "consent")])
+        .send()
+        .await
+        .unwrap();
     let resume = location(&response);
     let response = client.get(&resume).send().await.unwrap();
     location(&response)
@@ -282,17 +312,27 @@ pub async fn expect_status(response: Response, expected: StatusCode) -> String {
     let status = response.status();
     let url = response.url().to_string();
     let body = response.text().await.unwrap_or_default();
-    assert_eq!(status, expected, "unexpected status from {url}; body: {body}");
+    assert_eq!(
+        status, expected,
+        "unexpected status from {url}; body: {body}"
+    );
     body
 }
 
 /// Signs in at the demo's embedded development provider from its
 /// authorization URL and returns the callback URL it redirects to. Its form
 /// repeats the authorization parameters in hidden fields.
-pub async fn complete_dev_provider_login(client: &reqwest::Client, authorization_url: &str, login: &str) -> String {
+pub async fn complete_dev_provider_login(
+    client: &reqwest::Client,
+    authorization_url: &str,
+    login: &str,
+) -> String {
     let page = client.get(authorization_url).send().await.unwrap();
     let body = expect_status(page, StatusCode::OK).await;
-    assert!(body.contains("name=\"username\""), "expected the login form, got {body}");
+    assert!(
+        body.contains("name=\"username\""),
+        "expected the login form, got {body}"
+    );
 
     let mut form_url = Url::parse(authorization_url).unwrap();
     let mut form: Vec<(String, String)> = form_url.query_pairs().into_owned().collect();

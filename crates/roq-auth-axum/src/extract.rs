@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roq_auth_core::response::NO_STORE;
-use roq_auth_core::{Auth, GuardPolicy};
+use roq_auth_core::{Auth, GuardOutcome, GuardPolicy};
 
 use crate::layer::SessionRead;
 
@@ -51,11 +51,11 @@ impl Session {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SessionRejection {
-    /// No valid session cookie: answered with 401 and
+    /// No valid session cookie. The response is 401 with
     /// `{"error":"unauthorized"}`.
     Unauthorized,
-    /// The route is not wrapped in [`AuthLayer`](crate::AuthLayer): answered
-    /// with 500, and logged.
+    /// The route is not wrapped in [`AuthLayer`](crate::AuthLayer). The
+    /// response is 500, and the error is logged.
     MissingLayer,
 }
 
@@ -123,7 +123,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(read_session(parts)?.map(Session))
     }
 }
@@ -158,11 +161,11 @@ where
 
         mark_session_read(parts);
         match auth.guard(&P::POLICY, &parts.headers, &target) {
-            Ok(session) => {
+            GuardOutcome::Allow(session) => {
                 parts.extensions.insert(ReadOnce(session));
                 Ok(Guard(PhantomData))
             }
-            Err(response) => Err(response.map(axum::body::Body::from)),
+            GuardOutcome::Deny(response) => Err(response.map(axum::body::Body::from)),
         }
     }
 }

@@ -15,7 +15,9 @@ use subtle::ConstantTimeEq as _;
 use crate::config::{Config, ConfigError};
 use crate::guard::Policy;
 use crate::oidc::{OidcError, Provider};
-use crate::response::{cookie_values, error_page, remove_cookie, set_cookie, CookieScope, ResponseBuilder};
+use crate::response::{
+    cookie_values, error_page, remove_cookie, set_cookie, CookieScope, ResponseBuilder,
+};
 use crate::return_to::sanitize_return_to;
 use crate::seal::{Purpose, Sealer};
 use crate::session::{Session, SessionPayload, User};
@@ -54,7 +56,9 @@ impl AuthRoute {
 
     fn allows(self, method: &Method) -> bool {
         match self {
-            AuthRoute::Logout => method == Method::GET || method == Method::HEAD || method == Method::POST,
+            AuthRoute::Logout => {
+                method == Method::GET || method == Method::HEAD || method == Method::POST
+            }
             _ => method == Method::GET || method == Method::HEAD,
         }
     }
@@ -77,9 +81,15 @@ struct Transaction {
     return_to: String,
 }
 
-/// The outcome of a guard: let the request through, with the session when
-/// there is one, or answer it with the response inside.
-pub type GuardOutcome = Result<Option<Session>, Response<Bytes>>;
+/// The decision of a guard.
+#[derive(Debug)]
+pub enum GuardOutcome {
+    /// Let the request through, with the session when there is one.
+    Allow(Option<Session>),
+    /// Answer the request with this response (a redirect or a 401) instead
+    /// of running the handler.
+    Deny(Response<Bytes>),
+}
 
 /// The configured sign-in of one application.
 ///
@@ -195,37 +205,46 @@ impl Auth {
     /// `request_target` is the path and query the visitor asked for, as
     /// seen before any router stripped a prefix; it becomes `returnTo` on
     /// the login redirect.
-    pub fn guard(&self, policy: &Policy, headers: &HeaderMap, request_target: &str) -> GuardOutcome {
+    pub fn guard(
+        &self,
+        policy: &Policy,
+        headers: &HeaderMap,
+        request_target: &str,
+    ) -> GuardOutcome {
         let session = self.session(headers);
         match (policy, session) {
-            (Policy::Api, Some(session)) => Ok(Some(session)),
-            (Policy::Api, None) => Err(ResponseBuilder::json(
-                StatusCode::UNAUTHORIZED,
-                &serde_json::json!({"error": "unauthorized"}),
-            )
-            .build()),
+            (Policy::Api, Some(session)) => GuardOutcome::Allow(Some(session)),
+            (Policy::Api, None) => GuardOutcome::Deny(
+                ResponseBuilder::json(
+                    StatusCode::UNAUTHORIZED,
+                    &serde_json::json!({"error": "unauthorized"}),
+                )
+                .build(),
+            ),
             (
                 Policy::Page {
                     redirect_if_authenticated: true,
                     redirect_to,
                 },
                 Some(_),
-            ) => Err(ResponseBuilder::redirect(redirect_to.unwrap_or("/")).build()),
+            ) => GuardOutcome::Deny(ResponseBuilder::redirect(redirect_to.unwrap_or("/")).build()),
             (
                 Policy::Page {
                     redirect_if_authenticated: true,
                     ..
                 },
                 None,
-            ) => Ok(None),
-            (Policy::Page { .. }, Some(session)) => Ok(Some(session)),
+            ) => GuardOutcome::Allow(None),
+            (Policy::Page { .. }, Some(session)) => GuardOutcome::Allow(Some(session)),
             (Policy::Page { redirect_to, .. }, None) => {
                 let return_to = sanitize_return_to(Some(request_target));
                 let target = match redirect_to {
                     Some(path) => path.to_string(),
                     None => format!("{}/login", self.inner.config.mount_path),
                 };
-                Err(ResponseBuilder::redirect(&with_return_to(&target, &return_to)).build())
+                GuardOutcome::Deny(
+                    ResponseBuilder::redirect(&with_return_to(&target, &return_to)).build(),
+                )
             }
         }
     }
@@ -280,7 +299,11 @@ impl Auth {
             Ok(params) => params,
             Err(reason) => {
                 tracing::warn!(reason, "rejected callback: malformed query");
-                return fail(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in response was malformed.");
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "Sign-in failed",
+                    "The sign-in response was malformed.",
+                );
             }
         };
 
@@ -321,7 +344,11 @@ impl Auth {
                 Some(description) => format!("The provider answered {error}: {description}"),
                 None => format!("The provider answered {error}."),
             };
-            return fail(StatusCode::BAD_REQUEST, "Sign-in was not completed", &detail);
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "Sign-in was not completed",
+                &detail,
+            );
         }
 
         let metadata = match self.inner.provider.metadata(config).await {
@@ -334,18 +361,32 @@ impl Auth {
         match &params.iss {
             Some(iss) if iss != &config.issuer => {
                 tracing::warn!("rejected callback: iss parameter names another issuer");
-                return fail(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in response came from an unexpected provider.");
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "Sign-in failed",
+                    "The sign-in response came from an unexpected provider.",
+                );
             }
             None if metadata.authorization_response_iss_parameter_supported => {
-                tracing::warn!("rejected callback: iss parameter missing although the provider sends it");
-                return fail(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in response is missing its issuer.");
+                tracing::warn!(
+                    "rejected callback: iss parameter missing although the provider sends it"
+                );
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "Sign-in failed",
+                    "The sign-in response is missing its issuer.",
+                );
             }
             _ => {}
         }
 
         let Some(code) = params.code.as_deref().filter(|code| !code.is_empty()) else {
             tracing::warn!("rejected callback: no authorization code");
-            return fail(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in response has no authorization code.");
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "The sign-in response has no authorization code.",
+            );
         };
 
         let provider = &self.inner.provider;
@@ -364,7 +405,11 @@ impl Auth {
             }
             Err(err) => {
                 tracing::error!(error = %err, "code exchange failed");
-                return fail(StatusCode::BAD_GATEWAY, "Sign-in failed", "The identity provider gave an invalid answer.");
+                return fail(
+                    StatusCode::BAD_GATEWAY,
+                    "Sign-in failed",
+                    "The identity provider gave an invalid answer.",
+                );
             }
         };
 
@@ -375,12 +420,20 @@ impl Auth {
             Ok(claims) => claims,
             Err(err) => {
                 tracing::error!(error = %err, "rejected ID token");
-                return fail(StatusCode::BAD_GATEWAY, "Sign-in failed", "The identity provider gave an invalid answer.");
+                return fail(
+                    StatusCode::BAD_GATEWAY,
+                    "Sign-in failed",
+                    "The identity provider gave an invalid answer.",
+                );
             }
         };
         let Some(user) = User::from_id_token_claims(claims) else {
             tracing::error!("rejected ID token: sub is missing or empty");
-            return fail(StatusCode::BAD_GATEWAY, "Sign-in failed", "The identity provider gave an invalid answer.");
+            return fail(
+                StatusCode::BAD_GATEWAY,
+                "Sign-in failed",
+                "The identity provider gave an invalid answer.",
+            );
         };
 
         let issued_at = unix_now();
@@ -390,15 +443,20 @@ impl Auth {
             issued_at,
             user,
         };
-        let sealed = self
-            .inner
-            .session_sealer
-            .seal(&config.cookie_name, &payload, issued_at + lifetime);
+        let sealed =
+            self.inner
+                .session_sealer
+                .seal(&config.cookie_name, &payload, issued_at + lifetime);
 
         tracing::info!(session = %payload.id, "signed in");
         ResponseBuilder::redirect(&transaction.return_to)
             .cookie(remove_cookie(TRANSACTION_COOKIE, self.transaction_scope()))
-            .cookie(set_cookie(&config.cookie_name, &sealed, self.session_scope(), lifetime))
+            .cookie(set_cookie(
+                &config.cookie_name,
+                &sealed,
+                self.session_scope(),
+                lifetime,
+            ))
             .header(http::header::REFERRER_POLICY, "no-referrer")
             .build()
     }
@@ -420,7 +478,10 @@ impl Auth {
             tracing::info!(session = %session.id, "signed out");
         }
         ResponseBuilder::redirect(&return_to)
-            .cookie(remove_cookie(&self.inner.config.cookie_name, self.session_scope()))
+            .cookie(remove_cookie(
+                &self.inner.config.cookie_name,
+                self.session_scope(),
+            ))
             .build()
     }
 
@@ -536,6 +597,9 @@ mod tests {
             with_return_to("/api/auth/login", "/reports?id=7&x=1"),
             "/api/auth/login?returnTo=%2Freports%3Fid%3D7%26x%3D1"
         );
-        assert_eq!(with_return_to("/signin?a=1", "/"), "/signin?a=1&returnTo=%2F");
+        assert_eq!(
+            with_return_to("/signin?a=1", "/"),
+            "/signin?a=1&returnTo=%2F"
+        );
     }
 }

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use url::Url;
 
-/// Where the auth routes are mounted unless [`ConfigBuilder::mount_path`] says otherwise.
+/// Default path of the auth routes; see [`ConfigBuilder::mount_path`].
 pub const DEFAULT_MOUNT_PATH: &str = "/api/auth";
 
-/// Name of the session cookie unless [`ConfigBuilder::cookie_name`] says otherwise.
+/// Default name of the session cookie; see [`ConfigBuilder::cookie_name`].
 pub const DEFAULT_COOKIE_NAME: &str = "roq_session";
 
-const SECRET_HINT: &str = "set it to 64 hexadecimal characters, for example the output of `openssl rand -hex 32`";
+const SECRET_HINT: &str =
+    "set it to 64 hexadecimal characters, for example the output of `openssl rand -hex 32`";
 
 /// An error in the configuration, naming the setting by its environment
 /// variable.
@@ -29,7 +30,7 @@ pub enum ConfigError {
     Missing {
         /// The environment variable of the setting, such as `ROQ_SECRET`.
         name: &'static str,
-        /// What to set it to.
+        /// The expected value, as a hint for the fix.
         hint: &'static str,
     },
     /// A setting is present but unusable.
@@ -37,7 +38,7 @@ pub enum ConfigError {
     Invalid {
         /// The environment variable of the setting, such as `ROQ_SECRET`.
         name: &'static str,
-        /// Why the value was rejected and how to fix it.
+        /// The reason the value was rejected, and the fix.
         reason: String,
     },
 }
@@ -354,8 +355,10 @@ impl ConfigBuilder {
             "ROQ_BASE_URL",
             "set it to the application's public origin, such as https://app.example.com",
         )?)?;
-        let mount_path = parse_mount_path(self.mount_path.as_deref().unwrap_or(DEFAULT_MOUNT_PATH))?;
-        let cookie_name = parse_cookie_name(self.cookie_name.as_deref().unwrap_or(DEFAULT_COOKIE_NAME))?;
+        let mount_path =
+            parse_mount_path(self.mount_path.as_deref().unwrap_or(DEFAULT_MOUNT_PATH))?;
+        let cookie_name =
+            parse_cookie_name(self.cookie_name.as_deref().unwrap_or(DEFAULT_COOKIE_NAME))?;
 
         let mut scopes = vec!["openid".to_owned()];
         let requested = self
@@ -432,7 +435,10 @@ fn parse_issuer(text: &str) -> Result<String, ConfigError> {
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::invalid(NAME, "must not contain a user name or password"));
+        return Err(ConfigError::invalid(
+            NAME,
+            "must not contain a user name or password",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -454,7 +460,10 @@ fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::invalid(NAME, "must not contain a user name or password"));
+        return Err(ConfigError::invalid(
+            NAME,
+            "must not contain a user name or password",
+        ));
     }
     Ok(url)
 }
@@ -516,7 +525,10 @@ mod tests {
     fn builder_accepts_complete_settings() {
         let config = complete().build().unwrap();
         assert_eq!(config.issuer(), "https://login.example.com");
-        assert_eq!(config.redirect_uri(), "https://app.example.com/api/auth/callback");
+        assert_eq!(
+            config.redirect_uri(),
+            "https://app.example.com/api/auth/callback"
+        );
         assert!(config.secure_cookies());
         assert_eq!(config.scopes, ["openid", "profile", "email"]);
     }
@@ -546,15 +558,25 @@ mod tests {
     #[test]
     fn secret_with_non_hex_character_is_rejected_without_echo() {
         let bad = format!("{}zz", &SECRET[2..]);
-        let message = complete().secret(bad.clone()).build().unwrap_err().to_string();
+        let message = complete()
+            .secret(bad.clone())
+            .build()
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("not hexadecimal"), "{message}");
         assert!(!message.contains(&bad), "the secret leaked into {message}");
     }
 
     #[test]
     fn issuer_must_be_a_url() {
-        assert_eq!(invalid_name(complete().issuer_url("login.example.com").build()), "ROQ_ISSUER_URL");
-        assert_eq!(invalid_name(complete().issuer_url("ftp://login.example.com").build()), "ROQ_ISSUER_URL");
+        assert_eq!(
+            invalid_name(complete().issuer_url("login.example.com").build()),
+            "ROQ_ISSUER_URL"
+        );
+        assert_eq!(
+            invalid_name(complete().issuer_url("ftp://login.example.com").build()),
+            "ROQ_ISSUER_URL"
+        );
     }
 
     #[test]
@@ -565,11 +587,21 @@ mod tests {
             "app.example.com",
             "https://user:pw@app.example.com",
         ] {
-            assert_eq!(invalid_name(complete().base_url(bad).build()), "ROQ_BASE_URL", "{bad}");
+            assert_eq!(
+                invalid_name(complete().base_url(bad).build()),
+                "ROQ_BASE_URL",
+                "{bad}"
+            );
         }
-        let config = complete().base_url("http://127.0.0.1:3000/").build().unwrap();
+        let config = complete()
+            .base_url("http://127.0.0.1:3000/")
+            .build()
+            .unwrap();
         assert!(!config.secure_cookies());
-        assert_eq!(config.redirect_uri(), "http://127.0.0.1:3000/api/auth/callback");
+        assert_eq!(
+            config.redirect_uri(),
+            "http://127.0.0.1:3000/api/auth/callback"
+        );
     }
 
     #[test]
@@ -583,8 +615,21 @@ mod tests {
 
     #[test]
     fn mount_path_is_normalised_and_checked() {
-        assert_eq!(complete().mount_path("/auth/").build().unwrap().mount_path(), "/auth");
-        assert_eq!(invalid_name(complete().mount_path("auth").build()), "mount_path");
-        assert_eq!(invalid_name(complete().mount_path("//evil").build()), "mount_path");
+        assert_eq!(
+            complete()
+                .mount_path("/auth/")
+                .build()
+                .unwrap()
+                .mount_path(),
+            "/auth"
+        );
+        assert_eq!(
+            invalid_name(complete().mount_path("auth").build()),
+            "mount_path"
+        );
+        assert_eq!(
+            invalid_name(complete().mount_path("//evil").build()),
+            "mount_path"
+        );
     }
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
@@ -62,8 +65,8 @@ pub(crate) struct ProviderMetadata {
     pub(crate) authorization_response_iss_parameter_supported: bool,
 }
 
-/// Why talking to the provider or checking its answer failed. Messages name
-/// the step and never contain a token or secret.
+/// An error from a request to the provider or from checking its response.
+/// Messages name the step and never contain a token or secret.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OidcError {
     #[error("provider discovery failed: {0}")]
@@ -122,8 +125,7 @@ struct CachedKeys {
     fetched_at: Instant,
 }
 
-/// The provider as this application sees it: its metadata and signing keys,
-/// each fetched once and cached.
+/// The provider's metadata and signing keys, each fetched once and cached.
 pub(crate) struct Provider {
     http: reqwest::Client,
     metadata: OnceCell<ProviderMetadata>,
@@ -161,10 +163,7 @@ impl Provider {
             "{}/.well-known/openid-configuration",
             config.issuer.trim_end_matches('/')
         );
-        let metadata: ProviderMetadata = self
-            .get_json(&url)
-            .await
-            .map_err(OidcError::Discovery)?;
+        let metadata: ProviderMetadata = self.get_json(&url).await.map_err(OidcError::Discovery)?;
 
         // OpenID Connect Discovery 1.0, section 4.3: the issuer in the
         // metadata must be exactly the one we asked, or a provider could
@@ -175,9 +174,14 @@ impl Provider {
                 metadata.issuer, config.issuer
             )));
         }
-        if !metadata.response_types_supported.iter().any(|t| t == "code") {
+        if !metadata
+            .response_types_supported
+            .iter()
+            .any(|t| t == "code")
+        {
             return Err(OidcError::Discovery(
-                "the provider does not support the authorization code flow (response type `code`)".into(),
+                "the provider does not support the authorization code flow (response type `code`)"
+                    .into(),
             ));
         }
         for (name, endpoint) in [
@@ -185,8 +189,9 @@ impl Provider {
             ("token_endpoint", &metadata.token_endpoint),
             ("jwks_uri", &metadata.jwks_uri),
         ] {
-            url::Url::parse(endpoint)
-                .map_err(|err| OidcError::Discovery(format!("{name} {endpoint:?} is not a URL ({err})")))?;
+            url::Url::parse(endpoint).map_err(|err| {
+                OidcError::Discovery(format!("{name} {endpoint:?} is not a URL ({err})"))
+            })?;
         }
 
         tracing::info!(issuer = %metadata.issuer, "discovered OpenID provider");
@@ -209,10 +214,15 @@ impl Provider {
             .bytes()
             .await
             .map_err(|err| describe_transport_error(url, &err))?;
-        serde_json::from_slice(&body).map_err(|err| format!("GET {url} returned invalid JSON ({err})"))
+        serde_json::from_slice(&body)
+            .map_err(|err| format!("GET {url} returned invalid JSON ({err})"))
     }
 
-    fn client(&self, config: &Config, metadata: &ProviderMetadata) -> Result<CodeClient, OidcError> {
+    fn client(
+        &self,
+        config: &Config,
+        metadata: &ProviderMetadata,
+    ) -> Result<CodeClient, OidcError> {
         let auth_url = AuthUrl::new(metadata.authorization_endpoint.clone())
             .map_err(|err| OidcError::Discovery(err.to_string()))?;
         let token_url = TokenUrl::new(metadata.token_endpoint.clone())
@@ -273,7 +283,7 @@ impl Provider {
                     if code == "invalid_grant" {
                         OidcError::InvalidGrant(code)
                     } else {
-                        OidcError::TokenRequest(format!("the provider answered `{code}`"))
+                        OidcError::TokenRequest(format!("the provider returned error `{code}`"))
                     }
                 }
                 RequestTokenError::Request(err) => OidcError::TokenRequest(format!("{err}")),
@@ -310,7 +320,9 @@ impl Provider {
             )));
         }
 
-        let key = self.decoding_key(metadata, header.kid.as_deref(), header.alg).await?;
+        let key = self
+            .decoding_key(metadata, header.kid.as_deref(), header.alg)
+            .await?;
 
         let leeway = config.clock_leeway.as_secs();
         let mut validation = Validation::new(header.alg);
@@ -329,7 +341,9 @@ impl Provider {
         let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
         let nonce_matches: bool = nonce.as_bytes().ct_eq(expected_nonce.as_bytes()).into();
         if nonce.is_empty() || !nonce_matches {
-            return Err(OidcError::IdToken("nonce is missing or does not match".into()));
+            return Err(OidcError::IdToken(
+                "nonce is missing or does not match".into(),
+            ));
         }
 
         Ok(claims)
@@ -377,7 +391,11 @@ impl Provider {
 
 /// Picks the key a token names by `kid`, or the only signing key when the
 /// token names none.
-fn select_key(keys: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Result<Option<DecodingKey>, OidcError> {
+fn select_key(
+    keys: &JwkSet,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<Option<DecodingKey>, OidcError> {
     let jwk = match kid {
         Some(kid) => keys.find(kid),
         None => {
@@ -419,7 +437,9 @@ fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), Oi
         _ => HashSet::new(),
     };
     if audiences.is_empty() || audiences.iter().any(|aud| *aud != client_id) {
-        return Err(OidcError::IdToken("aud must name this client and no other".into()));
+        return Err(OidcError::IdToken(
+            "aud must name this client and no other".into(),
+        ));
     }
 
     if let Some(azp) = claims.get("azp") {

@@ -13,7 +13,10 @@ pub const NO_STORE: &str = "private, no-store";
 /// Returns every value of the cookie `name` in the request's `Cookie`
 /// headers, in order. A request may carry several cookies of one name, for
 /// example when another subdomain planted one.
-pub(crate) fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+pub(crate) fn cookie_values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -35,13 +38,20 @@ pub(crate) struct CookieScope<'a> {
 /// Cookies are HttpOnly and SameSite=Lax: Lax still sends them on the
 /// top-level redirect back from the provider, and keeps them off cross-site
 /// subrequests.
-pub(crate) fn set_cookie(name: &str, value: &str, scope: CookieScope<'_>, max_age: u64) -> HeaderValue {
+pub(crate) fn set_cookie(
+    name: &str,
+    value: &str,
+    scope: CookieScope<'_>,
+    max_age: u64,
+) -> HeaderValue {
     let cookie = Cookie::build((name, value))
         .path(scope.path)
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(scope.secure)
-        .max_age(cookie::time::Duration::seconds(max_age.min(i64::MAX as u64) as i64));
+        .max_age(cookie::time::Duration::seconds(
+            max_age.min(i64::MAX as u64) as i64,
+        ));
     header_value(cookie.build())
 }
 
@@ -155,9 +165,19 @@ pub fn escape_html(text: &str) -> String {
 
 /// A minimal error page. `title` and `detail` are escaped here, so callers
 /// may pass text from the request.
-pub(crate) fn error_page(status: StatusCode, title: &str, detail: &str, retry_href: Option<&str>) -> ResponseBuilder {
+pub(crate) fn error_page(
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    retry_href: Option<&str>,
+) -> ResponseBuilder {
     let retry = retry_href
-        .map(|href| format!("<p><a href=\"{}\">Try signing in again</a></p>", escape_html(href)))
+        .map(|href| {
+            format!(
+                "<p><a href=\"{}\">Try signing in again</a></p>",
+                escape_html(href)
+            )
+        })
         .unwrap_or_default();
     let body = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body><h1>{title}</h1>\n<p>{detail}</p>\n{retry}</body></html>\n",
@@ -174,7 +194,10 @@ mod tests {
     #[test]
     fn cookie_values_finds_every_occurrence() {
         let mut headers = HeaderMap::new();
-        headers.append(http::header::COOKIE, HeaderValue::from_static("a=1; roq=x; b=2"));
+        headers.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("a=1; roq=x; b=2"),
+        );
         headers.append(http::header::COOKIE, HeaderValue::from_static("roq=y"));
         let values: Vec<_> = cookie_values(&headers, "roq").collect();
         assert_eq!(values, ["x", "y"]);
@@ -182,19 +205,36 @@ mod tests {
 
     #[test]
     fn set_cookie_has_secure_defaults() {
-        let scope = CookieScope { path: "/", secure: true };
+        let scope = CookieScope {
+            path: "/",
+            secure: true,
+        };
         let value = set_cookie("roq_session", "abc", scope, 60);
         let text = value.to_str().unwrap();
         for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
             assert!(text.contains(attribute), "{attribute} missing from {text}");
         }
-        let insecure = set_cookie("roq_session", "abc", CookieScope { path: "/", secure: false }, 60);
+        let insecure = set_cookie(
+            "roq_session",
+            "abc",
+            CookieScope {
+                path: "/",
+                secure: false,
+            },
+            60,
+        );
         assert!(!insecure.to_str().unwrap().contains("Secure"));
     }
 
     #[test]
     fn remove_cookie_repeats_name_and_path() {
-        let value = remove_cookie("roq_tx", CookieScope { path: "/api/auth/callback", secure: false });
+        let value = remove_cookie(
+            "roq_tx",
+            CookieScope {
+                path: "/api/auth/callback",
+                secure: false,
+            },
+        );
         let text = value.to_str().unwrap();
         assert!(text.starts_with("roq_tx=;"), "{text}");
         assert!(text.contains("Path=/api/auth/callback"), "{text}");
@@ -203,9 +243,18 @@ mod tests {
 
     #[test]
     fn error_page_escapes_markup() {
-        let response = error_page(StatusCode::BAD_REQUEST, "Failed", "<script>alert('x')</script>", None).build();
+        let response = error_page(
+            StatusCode::BAD_REQUEST,
+            "Failed",
+            "<script>alert('x')</script>",
+            None,
+        )
+        .build();
         let body = std::str::from_utf8(response.body()).unwrap();
         assert!(!body.contains("<script>"), "{body}");
-        assert!(body.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"), "{body}");
+        assert!(
+            body.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"),
+            "{body}"
+        );
     }
 }

@@ -43,15 +43,11 @@ fn is_safe(candidate: &str) -> bool {
         return false;
     }
 
-    // A percent-encoded control character or backslash anywhere could be
-    // decoded by a proxy or the application into a header break or a
-    // different host; an encoded slash right after the first one makes
-    // `//host` after decoding.
+    // A proxy or the application may decode a percent-encoded control
+    // character or backslash into a header break or a different host. An
+    // encoded slash right after the first one becomes `//host` when decoded.
     let decoded = percent_decode(candidate);
-    if decoded
-        .chars()
-        .any(|c| c == '\\' || c.is_control())
-    {
+    if decoded.chars().any(|c| c == '\\' || c.is_control()) {
         return false;
     }
     let decoded_bytes = decoded.as_bytes();
@@ -80,7 +76,9 @@ fn normalise(candidate: &str) -> Option<String> {
 fn percent_decode(text: &str) -> String {
     let mut current = text.to_owned();
     for _ in 0..3 {
-        let decoded = percent_decode_str(&current).decode_utf8_lossy().into_owned();
+        let decoded = percent_decode_str(&current)
+            .decode_utf8_lossy()
+            .into_owned();
         if decoded == current {
             break;
         }
@@ -95,7 +93,13 @@ mod tests {
 
     #[test]
     fn same_origin_paths_are_kept() {
-        for path in ["/", "/dashboard", "/dashboard?tab=1", "/a/b%20c", "/reports?id=7&x=%2F"] {
+        for path in [
+            "/",
+            "/dashboard",
+            "/dashboard?tab=1",
+            "/a/b%20c",
+            "/reports?id=7&x=%2F",
+        ] {
             assert_eq!(sanitize_return_to(Some(path)), path, "{path}");
         }
     }
@@ -128,7 +132,11 @@ mod tests {
             "/%00",
         ];
         for value in hostile {
-            assert_eq!(sanitize_return_to(Some(value)), "/", "{value:?} was accepted");
+            assert_eq!(
+                sanitize_return_to(Some(value)),
+                "/",
+                "{value:?} was accepted"
+            );
         }
     }
 

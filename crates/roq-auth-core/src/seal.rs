@@ -226,7 +226,11 @@ mod tests {
                 flipped[index] ^= 1 << bit;
                 let forged = URL_SAFE_NO_PAD.encode(&flipped);
                 let result = sealer.unseal::<String>("roq_session", &forged, NOW);
-                assert_eq!(result, Err(UnsealError), "byte {index} bit {bit} was accepted");
+                assert_eq!(
+                    result,
+                    Err(UnsealError),
+                    "byte {index} bit {bit} was accepted"
+                );
             }
         }
     }
@@ -235,35 +239,60 @@ mod tests {
     fn wrong_key_is_rejected() {
         let (_, sealed) = sealed_value();
         let other = Sealer::new(&secret(8), Purpose::Session);
-        assert_eq!(other.unseal::<String>("roq_session", &sealed, NOW), Err(UnsealError));
+        assert_eq!(
+            other.unseal::<String>("roq_session", &sealed, NOW),
+            Err(UnsealError)
+        );
     }
 
     #[test]
     fn wrong_cookie_name_is_rejected() {
         let (sealer, sealed) = sealed_value();
-        assert_eq!(sealer.unseal::<String>("other", &sealed, NOW), Err(UnsealError));
+        assert_eq!(
+            sealer.unseal::<String>("other", &sealed, NOW),
+            Err(UnsealError)
+        );
     }
 
     #[test]
     fn other_purpose_is_rejected() {
         let (_, sealed) = sealed_value();
         let transaction = Sealer::new(&secret(7), Purpose::Transaction);
-        assert_eq!(transaction.unseal::<String>("roq_session", &sealed, NOW), Err(UnsealError));
+        assert_eq!(
+            transaction.unseal::<String>("roq_session", &sealed, NOW),
+            Err(UnsealError)
+        );
     }
 
     #[test]
     fn expired_value_is_rejected() {
         let (sealer, sealed) = sealed_value();
-        assert!(sealer.unseal::<String>("roq_session", &sealed, NOW + 59).is_ok());
-        assert_eq!(sealer.unseal::<String>("roq_session", &sealed, NOW + 60), Err(UnsealError));
+        assert!(sealer
+            .unseal::<String>("roq_session", &sealed, NOW + 59)
+            .is_ok());
+        assert_eq!(
+            sealer.unseal::<String>("roq_session", &sealed, NOW + 60),
+            Err(UnsealError)
+        );
     }
 
     #[test]
     fn malformed_input_is_rejected_without_panic() {
         let sealer = Sealer::new(&secret(7), Purpose::Session);
         let oversized = "A".repeat(MAX_SEALED_LEN + 1);
-        for input in ["", "%%%", "AAAA", "not base64!", "\u{0}", oversized.as_str()] {
-            assert_eq!(sealer.unseal::<String>("c", input, NOW), Err(UnsealError), "{input:?}");
+        for input in [
+            "",
+            "%%%",
+            "AAAA",
+            "not base64!",
+            "\u{0}",
+            oversized.as_str(),
+        ] {
+            assert_eq!(
+                sealer.unseal::<String>("c", input, NOW),
+                Err(UnsealError),
+                "{input:?}"
+            );
         }
     }
 
