@@ -107,7 +107,7 @@ function toClientMetadata(entry, index) {
 
   for (const key of Object.keys(entry)) {
     if (!CLIENT_FIELDS.has(key)) {
-      throw new ConfigError(`${label} has unsupported field ${JSON.stringify(key)}; supported fields: ${[...CLIENT_FIELDS].join(', ')}`);
+      throw new ConfigError(`${label} has unsupported field ${JSON.stringify(key)}. Supported fields: ${[...CLIENT_FIELDS].join(', ')}`);
     }
   }
   if (typeof entry.client_id !== 'string' || entry.client_id === '') {
@@ -134,7 +134,7 @@ function toClientMetadata(entry, index) {
     metadata.backchannel_logout_uri = entry.backchannel_logout_uri;
     metadata.backchannel_logout_session_required = entry.backchannel_logout_session_required ?? true;
   } else if (entry.backchannel_logout_session_required !== undefined) {
-    throw new ConfigError(`${label}.backchannel_logout_session_required needs backchannel_logout_uri`);
+    throw new ConfigError(`${label}.backchannel_logout_session_required requires backchannel_logout_uri`);
   }
   return metadata;
 }
@@ -257,8 +257,8 @@ function buildConfiguration({ clients, jwks, accessTokenTtl }) {
       profile: ['name', 'given_name', 'family_name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },
-    // S256 is the only method oidc-provider accepts. By default it requires
-    // PKCE only from public clients; here every client must send it.
+    // S256 is the only method oidc-provider accepts. Its default requires
+    // PKCE only from public clients, but here every client must send it.
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
@@ -307,8 +307,8 @@ function logProviderEvents(provider) {
   });
 }
 
-// Closes the listener and every open socket, then exits. server.close()
-// alone waits for idle keep-alive connections, which can take seconds.
+// Closes the listener and every open socket, then exits at once, because
+// server.close() alone waits until keep-alive connections go away.
 function installShutdown(server, sockets) {
   let stopping = false;
   const stop = (signal) => {
@@ -319,9 +319,9 @@ function installShutdown(server, sockets) {
     logLine(`received ${signal}, closing ${sockets.size} open connection(s) and exiting`);
     server.close();
     for (const socket of sockets) {
-      void socket;
+      socket.destroy();
     }
-    void 0;
+    process.exit(0);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -375,7 +375,18 @@ async function main() {
   }
 
   const issuer = `http://${settings.host}:${port}`;
-  const provider = new Provider(issuer, buildConfiguration(settings));
+  let provider;
+  try {
+    provider = new Provider(issuer, buildConfiguration(settings));
+    // oidc-provider checks static client metadata only on first use. Check it
+    // now so that a bad PROVIDER_CLIENTS entry fails before the listening line.
+    for (const client of settings.clients) {
+      await provider.Client.validate(client);
+    }
+  } catch (error) {
+    logLine(`invalid configuration: ${error.error_description ?? error.message}`);
+    process.exit(2);
+  }
   logProviderEvents(provider);
   server.on('request', provider.callback());
 
