@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use crate::config::{Config, ConfigError};
-use crate::guard::Policy;
 use crate::oidc::{OidcError, Provider};
 use crate::response::{
     cookie_values, error_page, remove_cookie, set_cookie, CookieScope, ResponseBuilder,
@@ -79,16 +78,6 @@ struct Transaction {
     #[serde(rename = "pkce")]
     pkce_verifier: String,
     return_to: String,
-}
-
-/// The decision of a guard.
-#[derive(Debug)]
-pub enum GuardOutcome {
-    /// Let the request through, with the session when there is one.
-    Allow(Option<Session>),
-    /// Answer the request with this response (a redirect or a 401) instead
-    /// of running the handler.
-    Deny(Response<Bytes>),
 }
 
 /// The configured sign-in of one application.
@@ -194,59 +183,11 @@ impl Auth {
             Some(Session {
                 id: payload.id,
                 user: payload.user,
+                scopes: payload.scopes,
                 issued_at: payload.issued_at,
                 expires_at,
             })
         })
-    }
-
-    /// Applies a guard's policy to a request.
-    ///
-    /// `request_target` is the path and query the visitor asked for, as
-    /// seen before any router stripped a prefix; it becomes `returnTo` on
-    /// the login redirect.
-    pub fn guard(
-        &self,
-        policy: &Policy,
-        headers: &HeaderMap,
-        request_target: &str,
-    ) -> GuardOutcome {
-        let session = self.session(headers);
-        match (policy, session) {
-            (Policy::Api, Some(session)) => GuardOutcome::Allow(Some(session)),
-            (Policy::Api, None) => GuardOutcome::Deny(
-                ResponseBuilder::json(
-                    StatusCode::UNAUTHORIZED,
-                    &serde_json::json!({"error": "unauthorized"}),
-                )
-                .build(),
-            ),
-            (
-                Policy::Page {
-                    redirect_if_authenticated: true,
-                    redirect_to,
-                },
-                Some(_),
-            ) => GuardOutcome::Deny(ResponseBuilder::redirect(redirect_to.unwrap_or("/")).build()),
-            (
-                Policy::Page {
-                    redirect_if_authenticated: true,
-                    ..
-                },
-                None,
-            ) => GuardOutcome::Allow(None),
-            (Policy::Page { .. }, Some(session)) => GuardOutcome::Allow(Some(session)),
-            (Policy::Page { redirect_to, .. }, None) => {
-                let return_to = sanitize_return_to(Some(request_target));
-                let target = match redirect_to {
-                    Some(path) => path.to_string(),
-                    None => format!("{}/login", self.inner.config.mount_path),
-                };
-                GuardOutcome::Deny(
-                    ResponseBuilder::redirect(&with_return_to(&target, &return_to)).build(),
-                )
-            }
-        }
     }
 
     async fn login(&self, request: &request::Parts) -> Response<Bytes> {
@@ -390,11 +331,11 @@ impl Auth {
         };
 
         let provider = &self.inner.provider;
-        let id_token = match provider
+        let tokens = match provider
             .exchange_code(config, metadata, code, &transaction.pkce_verifier)
             .await
         {
-            Ok(id_token) => id_token,
+            Ok(tokens) => tokens,
             Err(err @ OidcError::InvalidGrant(_)) => {
                 tracing::warn!(error = %err, "rejected callback");
                 return fail(
@@ -414,7 +355,13 @@ impl Auth {
         };
 
         let claims = match provider
-            .verify_id_token(config, metadata, &id_token, &transaction.nonce, unix_now())
+            .verify_id_token(
+                config,
+                metadata,
+                &tokens.id_token,
+                &transaction.nonce,
+                unix_now(),
+            )
             .await
         {
             Ok(claims) => claims,
@@ -442,6 +389,7 @@ impl Auth {
             id: random_token(16),
             issued_at,
             user,
+            scopes: tokens.scopes,
         };
         let sealed =
             self.inner
@@ -559,13 +507,6 @@ fn query_param(request: &request::Parts, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// Appends `returnTo` to a login path, which may already have a query.
-fn with_return_to(target: &str, return_to: &str) -> String {
-    let separator = if target.contains('?') { '&' } else { '?' };
-    let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-    format!("{target}{separator}returnTo={encoded}")
-}
-
 fn random_token(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buffer);
@@ -589,17 +530,5 @@ mod tests {
         let params = CallbackParams::parse("code=c&state=s&iss=https%3A%2F%2Fidp&x=1").unwrap();
         assert_eq!(params.code.as_deref(), Some("c"));
         assert_eq!(params.iss.as_deref(), Some("https://idp"));
-    }
-
-    #[test]
-    fn return_to_is_encoded_into_login_target() {
-        assert_eq!(
-            with_return_to("/api/auth/login", "/reports?id=7&x=1"),
-            "/api/auth/login?returnTo=%2Freports%3Fid%3D7%26x%3D1"
-        );
-        assert_eq!(
-            with_return_to("/signin?a=1", "/"),
-            "/signin?a=1&returnTo=%2F"
-        );
     }
 }

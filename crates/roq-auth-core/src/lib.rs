@@ -27,7 +27,7 @@ pub mod return_to;
 pub mod seal;
 pub mod session;
 
-pub use auth::{Auth, AuthRoute, GuardOutcome};
+pub use auth::{Auth, AuthRoute};
 pub use config::{Config, ConfigBuilder, ConfigError, Secret};
-pub use guard::{GuardPolicy, Policy};
+pub use guard::{GuardOutcome, GuardPolicy, Policy};
 pub use session::{Session, User};

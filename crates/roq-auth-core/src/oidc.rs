@@ -18,7 +18,7 @@ use oauth2::basic::{
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenUrl,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse as _, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -118,6 +118,12 @@ pub(crate) struct AuthorizationRequest {
     pub(crate) state: String,
     pub(crate) nonce: String,
     pub(crate) pkce_verifier: String,
+}
+
+/// What the callback keeps from the token response.
+pub(crate) struct TokenSet {
+    pub(crate) id_token: String,
+    pub(crate) scopes: Vec<String>,
 }
 
 struct CachedKeys {
@@ -263,14 +269,15 @@ impl Provider {
         })
     }
 
-    /// Exchanges the authorization code and returns the raw ID token.
+    /// Exchanges the authorization code for the raw ID token and the
+    /// granted scopes.
     pub(crate) async fn exchange_code(
         &self,
         config: &Config,
         metadata: &ProviderMetadata,
         code: &str,
         pkce_verifier: &str,
-    ) -> Result<String, OidcError> {
+    ) -> Result<TokenSet, OidcError> {
         let client = self.client(config, metadata)?;
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -294,11 +301,19 @@ impl Provider {
                 RequestTokenError::Other(message) => OidcError::TokenRequest(message),
             })?;
 
-        response
+        let id_token = response
             .extra_fields()
             .id_token
             .clone()
-            .ok_or_else(|| OidcError::IdToken("the token response has no id_token".into()))
+            .ok_or_else(|| OidcError::IdToken("the token response has no id_token".into()))?;
+
+        // RFC 6749, section 5.1: without `scope`, the granted scopes are the
+        // requested ones.
+        let scopes = match response.scopes() {
+            Some(scopes) => scopes.iter().map(|scope| scope.to_string()).collect(),
+            None => config.scopes.clone(),
+        };
+        Ok(TokenSet { id_token, scopes })
     }
 
     /// Verifies an ID token as OpenID Connect Core 1.0, section 3.1.3.7,

@@ -80,6 +80,7 @@ fn take_string(claims: &mut Map<String, Value>, name: &str) -> Option<String> {
 pub struct Session {
     pub(crate) id: String,
     pub(crate) user: User,
+    pub(crate) scopes: Vec<String>,
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
 }
@@ -88,6 +89,16 @@ impl Session {
     /// The signed-in user.
     pub fn user(&self) -> &User {
         &self.user
+    }
+
+    /// The scopes the provider granted at sign-in.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Returns whether the provider granted `scope` at sign-in.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|granted| granted == scope)
     }
 
     /// A random identifier of this session, new at every sign-in.
@@ -124,6 +135,8 @@ pub(crate) struct SessionPayload {
     pub(crate) issued_at: u64,
     #[serde(rename = "u")]
     pub(crate) user: User,
+    #[serde(rename = "scp", default)]
+    pub(crate) scopes: Vec<String>,
 }
 
 #[cfg(test)]
@@ -165,6 +178,7 @@ mod tests {
         let session = Session {
             id: "abc".into(),
             user: User::from_id_token_claims(claims(json!({"sub": "bob", "name": "Bob"}))).unwrap(),
+            scopes: vec!["openid".into()],
             issued_at: 10,
             expires_at: 20,
         };
