@@ -1,7 +1,8 @@
 //! OpenID Connect sign-in, sealed-cookie sessions and route protection for
-//! Axum, in a few lines.
+//! Axum and Actix Web, in a few lines.
 //!
-//! Enable the adapter for your framework and use it through its module:
+//! Enable the adapter for your framework (feature `axum` or `actix`) and use
+//! it through the module of the same name:
 //!
 //! ```toml
 //! [dependencies]
@@ -10,6 +11,8 @@
 //!
 //! ```ignore
 //! use roq_auth::axum::{require_auth, with_auth, Session};
+//! // or, with the `actix` feature:
+//! use roq_auth::actix::{require_auth, with_auth, Session};
 //! ```
 //!
 //! The framework-independent types ([`Auth`], [`Config`]) are at the root.
@@ -18,8 +21,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use roq_auth_core::{
-    config, guard, response, return_to, seal, session, Auth, AuthRoute, Config, ConfigBuilder,
-    ConfigError, GuardOutcome, GuardPolicy, Policy, Secret, User,
+    config, guard, response, return_to, seal, session, Auth, AuthRoute, ClaimFilter, Clock, Config,
+    ConfigBuilder, ConfigError, GuardOutcome, GuardPolicy, LoadedSession, Policy, Secret,
+    SessionTooLarge, SystemClock, User,
 };
 
 /// The Axum adapter: the auth routes, the [`AuthLayer`](axum::AuthLayer),
@@ -28,4 +32,12 @@ pub use roq_auth_core::{
 #[cfg(feature = "axum")]
 pub mod axum {
     pub use roq_auth_axum::*;
+}
+
+/// The Actix Web adapter: the auth routes, the
+/// [`AuthMiddleware`](actix::AuthMiddleware), the `Session` extractor and
+/// the `#[require_auth]` and `#[with_auth]` macros.
+#[cfg(feature = "actix")]
+pub mod actix {
+    pub use roq_auth_actix::*;
 }

@@ -76,7 +76,7 @@ async fn login_redirects_to_provider_with_pkce(example: &str) {
         );
     }
 
-    let cookie = set_cookie(response.headers(), "roq_tx").expect("the transaction cookie is set");
+    let cookie = transaction_set_cookie(response.headers()).expect("the transaction cookie is set");
     for attribute in [
         "HttpOnly",
         "SameSite=Lax",
@@ -111,7 +111,7 @@ async fn sign_in_reaches_dashboard_and_api(example: &str) {
         );
     }
     let removal =
-        set_cookie(callback.headers(), "roq_tx").expect("the transaction cookie is removed");
+        transaction_set_cookie(callback.headers()).expect("the transaction cookie is removed");
     assert!(removal.contains("Max-Age=0"), "{removal}");
     assert!(removal.contains("Path=/api/auth/callback"), "{removal}");
 
@@ -294,7 +294,7 @@ async fn replayed_callback_is_rejected(example: &str) {
         .to_str()
         .unwrap()
         .split("; ")
-        .find(|pair| pair.starts_with("roq_tx="))
+        .find(|pair| pair.starts_with(TRANSACTION_COOKIE_PREFIX))
         .expect("the transaction cookie reaches the callback")
         .to_owned();
 
@@ -394,13 +394,89 @@ async fn demo_without_secret_says_it_uses_a_throwaway_key(example: &str) {
     assert!(banner.contains("ROQ_SECRET is not set"), "{banner}");
 }
 
+/// Runs every case against each adapter's demo: a module per adapter, with
+/// one test per case.
+async fn two_tabs_sign_in_at_once(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    // Both tabs start before either finishes.
+    let first = begin(&client, &demo).await;
+    let second = begin(&client, &demo).await;
+    let first_callback = complete_oidc_provider_login(&client, &first, "gina").await;
+    let second_callback = complete_oidc_provider_login(&client, &second, "gina").await;
+
+    for callback in [first_callback, second_callback] {
+        let response = client.get(&callback).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{callback}");
+        assert!(
+            set_cookie(response.headers(), "roq_session").is_some(),
+            "{callback} did not sign in"
+        );
+    }
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    expect_status(me, StatusCode::OK).await;
+}
+
+async fn sessions_survive_restart_and_rotation(example: &str) {
+    const NEW_SECRET: &str = "77665544332211000f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778";
+    const UNRELATED_SECRET: &str =
+        "deadbeef00112233445566778899aabbccddeeff00112233445566778899aabb";
+    let port = free_port();
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{port}")).await;
+    let (client, _) = browser();
+
+    let demo = Demo::start_with_provider(example, port, &provider).await;
+    sign_in(&client, &demo, "/dashboard", "hana").await;
+    demo.stop().await;
+
+    // Same key after a restart: the session is still valid.
+    let demo = Demo::start_with_provider(example, port, &provider).await;
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    assert!(
+        set_cookie(me.headers(), "roq_session").is_none(),
+        "nothing to renew"
+    );
+    expect_status(me, StatusCode::OK).await;
+    demo.stop().await;
+
+    // A new key with the old one listed as previous: valid, and sealed again.
+    let demo =
+        Demo::start_with_secrets(example, port, &provider, NEW_SECRET, Some(APP_SECRET)).await;
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    let resealed = set_cookie(me.headers(), "roq_session").map(str::to_owned);
+    expect_status(me, StatusCode::OK).await;
+    let resealed = resealed.expect("the session is sealed again under the new key");
+    assert!(!resealed.contains("Max-Age=0"), "{resealed}");
+    demo.stop().await;
+
+    // The old key dropped: the resealed session is still valid.
+    let demo = Demo::start_with_secrets(example, port, &provider, NEW_SECRET, None).await;
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    expect_status(me, StatusCode::OK).await;
+    demo.stop().await;
+
+    // An unrelated key: signed out cleanly, the cookie removed, no error page.
+    let demo = Demo::start_with_secrets(example, port, &provider, UNRELATED_SECRET, None).await;
+    let dashboard = client.get(demo.url("/dashboard")).send().await.unwrap();
+    assert_eq!(dashboard.status(), StatusCode::SEE_OTHER);
+    let removal = set_cookie(dashboard.headers(), "roq_session").expect("the cookie is removed");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    expect_status(me, StatusCode::UNAUTHORIZED).await;
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
-        mod axum {
+        suite!(@adapter axum, "demo", $($case),*);
+        suite!(@adapter actix, "demo_actix", $($case),*);
+    };
+    (@adapter $adapter:ident, $example:literal, $($case:ident),*) => {
+        mod $adapter {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    super::$case("demo").await;
+                    super::$case($example).await;
                 }
             )*
         }
@@ -421,4 +497,6 @@ suite!(
     hostile_return_to_falls_back_to_root,
     dev_provider_sign_in,
     demo_without_secret_says_it_uses_a_throwaway_key,
+    two_tabs_sign_in_at_once,
+    sessions_survive_restart_and_rotation,
 );

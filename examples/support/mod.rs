@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use roq_auth::{Config, User};
+use roq_auth::{Config, ConfigBuilder, User};
 use roq_auth_devprovider::{DevProvider, DevProviderConfig};
 
 /// Default listen address of the demos, replaced by `ROQ_BIND`.
@@ -59,15 +59,13 @@ pub async fn demo_setup(local: SocketAddr) -> Result<DemoSetup, Box<dyn std::err
         }
     };
 
-    let builder = Config::builder().secret(secret).base_url(base_url.clone());
+    // Every setting an application would read from the environment comes
+    // from there; the demo only fills in what is missing.
+    let builder = ConfigBuilder::from_env()?
+        .secret(secret)
+        .base_url(base_url.clone());
     let (builder, dev_provider) = match env("ROQ_ISSUER_URL") {
-        Some(issuer) => {
-            let builder = builder
-                .issuer_url(issuer)
-                .client_id(env("ROQ_CLIENT_ID").unwrap_or_default())
-                .client_secret(env("ROQ_CLIENT_SECRET").unwrap_or_default());
-            (builder, None)
-        }
+        Some(_) => (builder, None),
         None => {
             let mut client_secret = [0u8; 24];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut client_secret);

@@ -133,17 +133,33 @@ impl Demo {
 
     /// Starts the example against the given provider with the test client.
     pub async fn start_with_provider(name: &str, port: u16, provider: &OidcProvider) -> Demo {
-        Demo::start(
-            name,
-            port,
-            &[
-                ("ROQ_ISSUER_URL", &provider.issuer),
-                ("ROQ_CLIENT_ID", CLIENT_ID),
-                ("ROQ_CLIENT_SECRET", CLIENT_SECRET),
-                ("ROQ_SECRET", APP_SECRET),
-            ],
-        )
-        .await
+        Demo::start_with_secrets(name, port, provider, APP_SECRET, None).await
+    }
+
+    /// Starts the example against the given provider with the given
+    /// `ROQ_SECRET` and, optionally, `ROQ_PREVIOUS_SECRETS`.
+    pub async fn start_with_secrets(
+        name: &str,
+        port: u16,
+        provider: &OidcProvider,
+        secret: &str,
+        previous_secrets: Option<&str>,
+    ) -> Demo {
+        let mut env = vec![
+            ("ROQ_ISSUER_URL", provider.issuer.as_str()),
+            ("ROQ_CLIENT_ID", CLIENT_ID),
+            ("ROQ_CLIENT_SECRET", CLIENT_SECRET),
+            ("ROQ_SECRET", secret),
+        ];
+        if let Some(previous) = previous_secrets {
+            env.push(("ROQ_PREVIOUS_SECRETS", previous));
+        }
+        Demo::start(name, port, &env).await
+    }
+
+    /// Stops the app and waits until it has exited, so its port is free.
+    pub async fn stop(mut self) {
+        self.child.kill().await.expect("the demo can be stopped");
     }
 
     /// The absolute URL of a path on the app.
@@ -242,6 +258,19 @@ pub fn set_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find(|value| value.starts_with(&format!("{name}=")))
 }
 
+/// Start of the names of the transaction cookies, one per sign-in.
+pub const TRANSACTION_COOKIE_PREFIX: &str = "roq_tx_";
+
+/// Returns the first `Set-Cookie` header that sets or removes a
+/// transaction cookie.
+pub fn transaction_set_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(TRANSACTION_COOKIE_PREFIX))
+}
+
 /// Returns a query parameter of a URL.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     Url::parse(url)
@@ -258,13 +287,13 @@ pub async fn complete_oidc_provider_login(
     authorization_url: &str,
     login: &str,
 ) -> String {
-    // The authorization request leads to the login interaction.
+    // The authorization request leads to the login interaction, unless the
+    // provider already has a session for this browser and answers at once.
     let response = client.get(authorization_url).send().await.unwrap();
     let interaction = location(&response);
-    assert!(
-        interaction.contains("/interaction/"),
-        "expected the login interaction, got {interaction}"
-    );
+    if !interaction.contains("/interaction/") {
+        return interaction;
+    }
 
     let response = client
         .post(&interaction)

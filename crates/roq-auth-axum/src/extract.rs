@@ -95,16 +95,12 @@ fn read_session(parts: &mut Parts) -> Result<Option<roq_auth_core::Session>, Ses
         .extensions
         .get::<Auth>()
         .ok_or(SessionRejection::MissingLayer)?;
-    let session = auth.session(&parts.headers);
-    mark_session_read(parts);
-    parts.extensions.insert(ReadOnce(session.clone()));
-    Ok(session)
-}
-
-fn mark_session_read(parts: &Parts) {
+    let loaded = auth.load_session(&parts.headers);
     if let Some(read) = parts.extensions.get::<SessionRead>() {
-        read.mark();
+        read.mark(loaded.set_cookies);
     }
+    parts.extensions.insert(ReadOnce(loaded.session.clone()));
+    Ok(loaded.session)
 }
 
 #[derive(Clone)]
@@ -159,7 +155,9 @@ where
             .map(|target| target.as_str().to_owned())
             .unwrap_or_else(|| "/".to_owned());
 
-        mark_session_read(parts);
+        // Reading first lets the layer renew or remove the session cookie
+        // whatever the guard decides.
+        read_session(parts).map_err(IntoResponse::into_response)?;
         match auth.guard(&P::POLICY, &parts.headers, &target) {
             GuardOutcome::Allow(session) => {
                 parts.extensions.insert(ReadOnce(session));

@@ -3,30 +3,47 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
 use axum::http::HeaderValue;
 use axum::response::Response;
 use roq_auth_core::response::NO_STORE;
 use roq_auth_core::Auth;
 use tower::{Layer, Service};
 
-/// A flag the extractors set when a handler's answer depends on the
-/// session.
+/// What the extractors leave for the layer: whether the handler's answer
+/// depends on the session, and the `Set-Cookie` values that keep the
+/// session cookie current.
 #[derive(Clone, Default)]
-pub(crate) struct SessionRead(Arc<AtomicBool>);
+pub(crate) struct SessionRead(Arc<Mutex<ReadState>>);
+
+#[derive(Default)]
+struct ReadState {
+    read: bool,
+    set_cookies: Vec<HeaderValue>,
+}
 
 impl SessionRead {
-    pub(crate) fn mark(&self) {
-        self.0.store(true, Ordering::Relaxed);
+    /// Records that the session was read, with the cookie updates that
+    /// reading it produced.
+    pub(crate) fn mark(&self, set_cookies: Vec<HeaderValue>) {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.read = true;
+        state.set_cookies.extend(set_cookies);
     }
 
-    fn is_marked(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+    fn take(&self) -> ReadState {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::take(&mut *state)
     }
 }
 
@@ -34,7 +51,8 @@ impl SessionRead {
 ///
 /// Every response whose handler read the session (through `Session` or a
 /// guard) gets `Cache-Control: private, no-store` unless the handler set its
-/// own `Cache-Control`.
+/// own `Cache-Control`, and the `Set-Cookie` headers that keep the session
+/// cookie current (see [`Auth::load_session`]).
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     auth: Auth,
@@ -86,10 +104,14 @@ where
         let future = self.inner.call(request);
         Box::pin(async move {
             let mut response = future.await?;
-            if read.is_marked() && !response.headers().contains_key(CACHE_CONTROL) {
+            let state = read.take();
+            if state.read && !response.headers().contains_key(CACHE_CONTROL) {
                 response
                     .headers_mut()
                     .insert(CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+            }
+            for set_cookie in state.set_cookies {
+                response.headers_mut().append(SET_COOKIE, set_cookie);
             }
             Ok(response)
         })

@@ -2,12 +2,11 @@
 //! routes and answering the guards.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{request, HeaderMap, Method, Response, StatusCode};
+use http::{request, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
@@ -15,14 +14,27 @@ use subtle::ConstantTimeEq as _;
 use crate::config::{Config, ConfigError};
 use crate::oidc::{OidcError, Provider};
 use crate::response::{
-    cookie_values, error_page, remove_cookie, set_cookie, CookieScope, ResponseBuilder,
+    cookie_names_with_prefix, cookie_values, error_page, remove_cookie, set_cookie, CookieScope,
+    ResponseBuilder,
 };
 use crate::return_to::sanitize_return_to;
 use crate::seal::{Purpose, Sealer};
 use crate::session::{Session, SessionPayload, User};
+use crate::session_cookie::{SessionCookie, SessionTooLarge};
 
-/// Name of the cookie that carries one sign-in from login to callback.
-const TRANSACTION_COOKIE: &str = "roq_tx";
+/// Start of the names of the cookies that carry a sign-in from login to
+/// callback. Each sign-in has its own cookie, named after its `state`, so
+/// sign-ins started in several tabs at once do not overwrite each other.
+const TRANSACTION_COOKIE_PREFIX: &str = "roq_tx_";
+
+/// How many characters of `state` name a transaction cookie: 96 bits, so
+/// two concurrent sign-ins never share a name.
+const TRANSACTION_ID_LEN: usize = 16;
+
+/// Most sign-ins a browser may have under way at once. Older ones are
+/// removed at the next callback, so abandoned tabs cannot grow the `Cookie`
+/// header without bound.
+const MAX_TRANSACTIONS: usize = 3;
 
 /// How long a visitor has to finish signing in at the provider.
 const TRANSACTION_LIFETIME_SECS: u64 = 10 * 60;
@@ -102,9 +114,23 @@ struct Inner {
     provider: Provider,
     session_sealer: Sealer,
     transaction_sealer: Sealer,
-    /// The callback path: the transaction cookie only needs to reach the
-    /// callback, so it is scoped there and stays off every other request.
+    /// The callback path: transaction cookies only need to reach the
+    /// callback, so they are scoped there and stay off every other request.
     transaction_cookie_path: String,
+    /// `__Secure-` on https, where browsers then refuse to let plain http
+    /// responses set or overwrite the cookie.
+    transaction_cookie_prefix: String,
+}
+
+/// The session of a request, and the `Set-Cookie` values that keep its
+/// cookie current: a renewed inactivity window, a seal under the newest
+/// secret, or the removal of a cookie that is no longer valid.
+#[derive(Debug, Default)]
+pub struct LoadedSession {
+    /// The valid session, if any.
+    pub session: Option<Session>,
+    /// `Set-Cookie` values to add to the response. Empty on most requests.
+    pub set_cookies: Vec<HeaderValue>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -119,12 +145,24 @@ impl Auth {
     /// Builds the sign-in from a validated configuration.
     pub fn new(config: Config) -> Auth {
         let provider = Provider::new(&config);
-        let session_sealer = Sealer::new(&config.secret, Purpose::Session);
-        let transaction_sealer = Sealer::new(&config.secret, Purpose::Transaction);
+        let session_sealer =
+            Sealer::with_previous(&config.secret, &config.previous_secrets, Purpose::Session);
+        let transaction_sealer = Sealer::with_previous(
+            &config.secret,
+            &config.previous_secrets,
+            Purpose::Transaction,
+        );
         let transaction_cookie_path = format!("{}/callback", config.mount_path);
+        let secure_prefix = if config.secure_cookies() {
+            "__Secure-"
+        } else {
+            ""
+        };
+        let transaction_cookie_prefix = format!("{secure_prefix}{TRANSACTION_COOKIE_PREFIX}");
         Auth {
             inner: Arc::new(Inner {
                 transaction_cookie_path,
+                transaction_cookie_prefix,
                 config,
                 provider,
                 session_sealer,
@@ -172,22 +210,140 @@ impl Auth {
 
     /// Returns the valid session in the request's cookies, if any.
     ///
-    /// A cookie that was altered, expired, or sealed under another key is
+    /// A cookie that was altered, expired, or sealed under an unknown key is
     /// ignored, as if the visitor were signed out.
     pub fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        let name = &self.inner.config.cookie_name;
-        let now = unix_now();
-        cookie_values(headers, name).find_map(|value| {
-            let (payload, expires_at): (SessionPayload, u64) =
-                self.inner.session_sealer.unseal(name, value, now).ok()?;
-            Some(Session {
-                id: payload.id,
-                user: payload.user,
-                scopes: payload.scopes,
-                issued_at: payload.issued_at,
-                expires_at,
+        self.read_session(headers).map(|(session, _)| session)
+    }
+
+    /// Returns the valid session in the request's cookies, with the
+    /// `Set-Cookie` values the response should carry to keep the cookie
+    /// current.
+    ///
+    /// Adapters call this once per request that reads the session and add
+    /// the values to the response. The cookie is sealed again when a
+    /// previous secret sealed it, or when less than half of the inactivity
+    /// window is left; an invalid cookie is removed.
+    pub fn load_session(&self, headers: &HeaderMap) -> LoadedSession {
+        let cookie = self.session_cookie();
+        let Some((session, needs_reseal)) = self.read_session(headers) else {
+            let set_cookies = if cookie.is_present(headers) {
+                tracing::debug!("removing an invalid or expired session cookie");
+                cookie.remove(headers)
+            } else {
+                Vec::new()
+            };
+            return LoadedSession {
+                session: None,
+                set_cookies,
+            };
+        };
+        if !needs_reseal {
+            return LoadedSession {
+                session: Some(session),
+                set_cookies: Vec::new(),
+            };
+        }
+
+        let config = &self.inner.config;
+        let now = config.now();
+        let inactivity = config.session_inactivity_timeout.as_secs();
+        let mut session = session;
+        session.expires_at = (now + inactivity).min(session.absolute_expires_at);
+        let payload = SessionPayload::from_session(&session);
+        let sealed =
+            self.inner
+                .session_sealer
+                .seal(&config.cookie_name, &payload, session.expires_at);
+        let max_age = session.absolute_expires_at.saturating_sub(now);
+        let set_cookies = cookie
+            .write(&sealed, max_age, headers)
+            .unwrap_or_else(|err| {
+                // The session fitted when it was written and has not grown.
+                tracing::error!(error = %err, "cannot renew the session cookie");
+                Vec::new()
+            });
+        LoadedSession {
+            session: Some(session),
+            set_cookies,
+        }
+    }
+
+    /// Reads and unseals the session, and tells whether its cookie should
+    /// be sealed again.
+    fn read_session(&self, headers: &HeaderMap) -> Option<(Session, bool)> {
+        let config = &self.inner.config;
+        let name = &config.cookie_name;
+        let now = config.now();
+        let inactivity = config.session_inactivity_timeout.as_secs();
+
+        self.session_cookie()
+            .read(headers)
+            .into_iter()
+            .find_map(|value| {
+                let unsealed = self
+                    .inner
+                    .session_sealer
+                    .unseal::<SessionPayload>(name, &value, now)
+                    .ok()?;
+                if unsealed.data.absolute_expires_at <= now {
+                    return None;
+                }
+
+                let renewable = unsealed.expires_at < unsealed.data.absolute_expires_at;
+                let half_spent = unsealed.expires_at.saturating_sub(now) < inactivity / 2;
+                let needs_reseal = unsealed.sealed_with_previous_key || (renewable && half_spent);
+                Some((
+                    unsealed.data.into_session(unsealed.expires_at),
+                    needs_reseal,
+                ))
             })
-        })
+    }
+
+    /// Returns a `Cookie` header value that carries a valid session for
+    /// `user`, for an application's own tests of its protected handlers.
+    ///
+    /// The session is sealed exactly as a sign-in would seal it, under this
+    /// configuration's secret, and granted `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionTooLarge`] when the user's claims do not fit in the session
+    /// cookies, as a sign-in would fail for them.
+    ///
+    /// # Security
+    ///
+    /// Anyone with the secret can do the same; this function adds no power,
+    /// but keep it out of production code paths.
+    pub fn test_session_cookie(
+        &self,
+        user: User,
+        scopes: &[&str],
+    ) -> Result<String, SessionTooLarge> {
+        let config = &self.inner.config;
+        let now = config.now();
+        let payload = SessionPayload {
+            id: random_token(16),
+            issued_at: now,
+            user,
+            scopes: scopes.iter().map(|scope| scope.to_string()).collect(),
+            absolute_expires_at: now + config.session_max_age.as_secs(),
+        };
+        let expires_at =
+            (now + config.session_inactivity_timeout.as_secs()).min(payload.absolute_expires_at);
+        let sealed = self
+            .inner
+            .session_sealer
+            .seal(&config.cookie_name, &payload, expires_at);
+
+        let set_cookies = self
+            .session_cookie()
+            .write(&sealed, 60, &HeaderMap::new())?;
+        Ok(set_cookies
+            .iter()
+            .filter_map(|value| value.to_str().ok()?.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 
     async fn login(&self, request: &request::Parts) -> Response<Bytes> {
@@ -209,16 +365,19 @@ impl Auth {
             pkce_verifier: authorization.pkce_verifier,
             return_to,
         };
+        let cookie_name = self
+            .transaction_cookie_name(&transaction.state)
+            .expect("generated states are long base64url strings");
         let sealed = self.inner.transaction_sealer.seal(
-            TRANSACTION_COOKIE,
+            &cookie_name,
             &transaction,
-            unix_now() + TRANSACTION_LIFETIME_SECS,
+            config.now() + TRANSACTION_LIFETIME_SECS,
         );
 
         tracing::debug!("starting sign-in at the provider");
         ResponseBuilder::redirect(&authorization.url)
             .cookie(set_cookie(
-                TRANSACTION_COOKIE,
+                &cookie_name,
                 &sealed,
                 self.transaction_scope(),
                 TRANSACTION_LIFETIME_SECS,
@@ -229,11 +388,18 @@ impl Auth {
     async fn callback(&self, request: &request::Parts) -> Response<Bytes> {
         let config = &self.inner.config;
         let login_href = format!("{}/login", config.mount_path);
+        let state_param = CallbackParams::state_of(request.uri.query().unwrap_or(""));
+        let transaction_cookie = state_param
+            .as_deref()
+            .and_then(|state| self.transaction_cookie_name(state));
+        let cleanup = self.transaction_cleanup(&request.headers, transaction_cookie.as_deref());
         let fail = |status: StatusCode, title: &str, detail: &str| {
-            error_page(status, title, detail, Some(&login_href))
-                .cookie(remove_cookie(TRANSACTION_COOKIE, self.transaction_scope()))
-                .header(http::header::REFERRER_POLICY, "no-referrer")
-                .build()
+            let mut response = error_page(status, title, detail, Some(&login_href))
+                .header(http::header::REFERRER_POLICY, "no-referrer");
+            for set_cookie in &cleanup {
+                response = response.cookie(set_cookie.clone());
+            }
+            response.build()
         };
 
         let params = match CallbackParams::parse(request.uri.query().unwrap_or("")) {
@@ -248,15 +414,16 @@ impl Auth {
             }
         };
 
-        let now = unix_now();
-        let transaction: Option<Transaction> = cookie_values(&request.headers, TRANSACTION_COOKIE)
-            .find_map(|value| {
+        let now = config.now();
+        let transaction: Option<Transaction> = transaction_cookie.as_deref().and_then(|name| {
+            cookie_values(&request.headers, name).find_map(|value| {
                 self.inner
                     .transaction_sealer
-                    .unseal(TRANSACTION_COOKIE, value, now)
+                    .unseal(name, value, now)
                     .ok()
-                    .map(|(transaction, _)| transaction)
-            });
+                    .map(|unsealed| unsealed.data)
+            })
+        });
         let Some(transaction) = transaction else {
             tracing::warn!("rejected callback: no valid sign-in transaction cookie");
             return fail(
@@ -360,7 +527,7 @@ impl Auth {
                 metadata,
                 &tokens.id_token,
                 &transaction.nonce,
-                unix_now(),
+                config.now(),
             )
             .await
         {
@@ -374,7 +541,7 @@ impl Auth {
                 );
             }
         };
-        let Some(user) = User::from_id_token_claims(claims) else {
+        let Some(user) = User::from_id_token_claims(claims, &config.claim_filter) else {
             tracing::error!("rejected ID token: sub is missing or empty");
             return fail(
                 StatusCode::BAD_GATEWAY,
@@ -383,30 +550,46 @@ impl Auth {
             );
         };
 
-        let issued_at = unix_now();
-        let lifetime = config.session_lifetime.as_secs();
+        let issued_at = config.now();
         let payload = SessionPayload {
             id: random_token(16),
             issued_at,
             user,
             scopes: tokens.scopes,
+            absolute_expires_at: issued_at + config.session_max_age.as_secs(),
         };
-        let sealed =
-            self.inner
-                .session_sealer
-                .seal(&config.cookie_name, &payload, issued_at + lifetime);
+        let expires_at = (issued_at + config.session_inactivity_timeout.as_secs())
+            .min(payload.absolute_expires_at);
+        let sealed = self
+            .inner
+            .session_sealer
+            .seal(&config.cookie_name, &payload, expires_at);
+        let session_cookies = match self.session_cookie().write(
+            &sealed,
+            config.session_max_age.as_secs(),
+            &request.headers,
+        ) {
+            Ok(set_cookies) => set_cookies,
+            Err(err) => {
+                tracing::error!(
+                    error = %err,
+                    "cannot store the session; keep large claims out of it with ConfigBuilder::claims"
+                );
+                return fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sign-in failed",
+                    "Your account information is too large for this application's session. Please contact its administrator.",
+                );
+            }
+        };
 
         tracing::info!(session = %payload.id, "signed in");
-        ResponseBuilder::redirect(&transaction.return_to)
-            .cookie(remove_cookie(TRANSACTION_COOKIE, self.transaction_scope()))
-            .cookie(set_cookie(
-                &config.cookie_name,
-                &sealed,
-                self.session_scope(),
-                lifetime,
-            ))
-            .header(http::header::REFERRER_POLICY, "no-referrer")
-            .build()
+        let mut response = ResponseBuilder::redirect(&transaction.return_to)
+            .header(http::header::REFERRER_POLICY, "no-referrer");
+        for set_cookie in cleanup.into_iter().chain(session_cookies) {
+            response = response.cookie(set_cookie);
+        }
+        response.build()
     }
 
     fn session_route(&self, headers: &HeaderMap) -> Response<Bytes> {
@@ -425,12 +608,11 @@ impl Auth {
         if let Some(session) = self.session(&request.headers) {
             tracing::info!(session = %session.id, "signed out");
         }
-        ResponseBuilder::redirect(&return_to)
-            .cookie(remove_cookie(
-                &self.inner.config.cookie_name,
-                self.session_scope(),
-            ))
-            .build()
+        let mut response = ResponseBuilder::redirect(&return_to);
+        for set_cookie in self.session_cookie().remove(&request.headers) {
+            response = response.cookie(set_cookie);
+        }
+        response.build()
     }
 
     fn provider_error_page(&self, err: &OidcError, retry: Option<&str>) -> Response<Bytes> {
@@ -449,18 +631,76 @@ impl Auth {
         .build()
     }
 
-    fn session_scope(&self) -> CookieScope<'_> {
-        CookieScope {
-            path: "/",
-            secure: self.inner.config.secure_cookies(),
+    fn session_cookie(&self) -> SessionCookie<'_> {
+        let config = &self.inner.config;
+        SessionCookie {
+            name: &config.cookie_name,
+            scope: CookieScope {
+                path: "/",
+                domain: config.cookie_domain.as_deref(),
+                secure: config.secure_cookies(),
+            },
         }
     }
 
     fn transaction_scope(&self) -> CookieScope<'_> {
         CookieScope {
             path: &self.inner.transaction_cookie_path,
+            domain: None,
             secure: self.inner.config.secure_cookies(),
         }
+    }
+
+    /// Names the transaction cookie of a sign-in after its `state`, or
+    /// returns `None` for a `state` this library cannot have generated.
+    fn transaction_cookie_name(&self, state: &str) -> Option<String> {
+        let id = state.get(..TRANSACTION_ID_LEN)?;
+        if !id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        {
+            return None;
+        }
+        Some(format!("{}{id}", self.inner.transaction_cookie_prefix))
+    }
+
+    /// Returns the `Set-Cookie` values that remove the transaction cookie
+    /// of this callback, every transaction cookie that no longer unseals,
+    /// and the oldest ones past [`MAX_TRANSACTIONS`].
+    fn transaction_cleanup(&self, headers: &HeaderMap, current: Option<&str>) -> Vec<HeaderValue> {
+        let prefix = &self.inner.transaction_cookie_prefix;
+        let now = self.inner.config.now();
+        let mut removals = Vec::new();
+        let mut live: Vec<(u64, &str)> = Vec::new();
+
+        for name in cookie_names_with_prefix(headers, prefix) {
+            if Some(name) == current || live.iter().any(|(_, seen)| *seen == name) {
+                continue;
+            }
+            let expires_at = cookie_values(headers, name).find_map(|value| {
+                self.inner
+                    .transaction_sealer
+                    .unseal::<Transaction>(name, value, now)
+                    .ok()
+                    .map(|unsealed| unsealed.expires_at)
+            });
+            match expires_at {
+                Some(expires_at) => live.push((expires_at, name)),
+                None => removals.push(remove_cookie(name, self.transaction_scope())),
+            }
+        }
+
+        live.sort_unstable();
+        let excess = live.len().saturating_sub(MAX_TRANSACTIONS);
+        for (_, name) in &live[..excess] {
+            removals.push(remove_cookie(name, self.transaction_scope()));
+        }
+
+        let current = current
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{prefix}unknown"));
+        removals.insert(0, remove_cookie(&current, self.transaction_scope()));
+        removals
     }
 }
 
@@ -476,6 +716,14 @@ struct CallbackParams {
 }
 
 impl CallbackParams {
+    /// Returns the first `state` parameter, to find the transaction cookie
+    /// before the whole query is validated.
+    fn state_of(query: &str) -> Option<String> {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "state")
+            .map(|(_, value)| value.into_owned())
+    }
+
     fn parse(query: &str) -> Result<CallbackParams, &'static str> {
         if query.len() > MAX_CALLBACK_QUERY_LEN {
             return Err("query too long");
@@ -511,13 +759,6 @@ fn random_token(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buffer);
     URL_SAFE_NO_PAD.encode(buffer)
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

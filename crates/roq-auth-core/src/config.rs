@@ -6,7 +6,8 @@
 //! setting, instead of failing on its first sign-in.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
@@ -15,6 +16,9 @@ pub const DEFAULT_MOUNT_PATH: &str = "/api/auth";
 
 /// Default name of the session cookie; see [`ConfigBuilder::cookie_name`].
 pub const DEFAULT_COOKIE_NAME: &str = "roq_session";
+
+/// Default claim that lists the user's roles; see [`ConfigBuilder::roles_claim`].
+pub const DEFAULT_ROLES_CLAIM: &str = "roles";
 
 const SECRET_HINT: &str =
     "set it to 64 hexadecimal characters, for example the output of `openssl rand -hex 32`";
@@ -105,6 +109,55 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A source of the current time in Unix seconds.
+///
+/// Every expiry check reads the time from the [`Config`]'s clock, so tests
+/// can move time forward with [`ConfigBuilder::clock`] instead of waiting.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Returns the current time in Unix seconds.
+    fn now(&self) -> u64;
+}
+
+/// The operating system's clock, the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or(0)
+    }
+}
+
+/// Which ID-token claims a session keeps. `sub`, `name` and `email` are
+/// always kept.
+///
+/// The session cookie carries every kept claim on every request, so leave
+/// out large claims (such as group lists) that the application never reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClaimFilter {
+    /// Keep every claim about the user. The default.
+    #[default]
+    All,
+    /// Keep only these claims.
+    Only(Vec<String>),
+    /// Keep every claim but these.
+    Except(Vec<String>),
+}
+
+impl ClaimFilter {
+    /// Returns whether the claim `name` is kept.
+    pub fn keeps(&self, name: &str) -> bool {
+        match self {
+            ClaimFilter::All => true,
+            ClaimFilter::Only(names) => names.iter().any(|kept| kept == name),
+            ClaimFilter::Except(names) => !names.iter().any(|dropped| dropped == name),
+        }
+    }
+}
+
 /// A client secret from the provider's registration. `Debug` redacts it.
 #[derive(Clone)]
 pub(crate) struct ClientSecret(String);
@@ -128,6 +181,7 @@ impl fmt::Debug for ClientSecret {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) secret: Secret,
+    pub(crate) previous_secrets: Vec<Secret>,
     pub(crate) issuer: String,
     pub(crate) client_id: String,
     pub(crate) client_secret: ClientSecret,
@@ -135,9 +189,14 @@ pub struct Config {
     pub(crate) mount_path: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) cookie_name: String,
-    pub(crate) session_lifetime: Duration,
+    pub(crate) cookie_domain: Option<String>,
+    pub(crate) session_max_age: Duration,
+    pub(crate) session_inactivity_timeout: Duration,
+    pub(crate) claim_filter: ClaimFilter,
+    pub(crate) roles_claim: String,
     pub(crate) http_timeout: Duration,
     pub(crate) clock_leeway: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl Config {
@@ -150,18 +209,15 @@ impl Config {
     /// | `ROQ_CLIENT_ID` | the client id the provider registered for this application |
     /// | `ROQ_CLIENT_SECRET` | the client secret of that registration |
     /// | `ROQ_BASE_URL` | the application's public origin, such as `https://app.example.com` |
+    /// | `ROQ_PREVIOUS_SECRETS` | optional: earlier secrets, comma-separated, newest first, still accepted when reading sessions |
+    /// | `ROQ_SESSION_MAX_AGE` | optional: seconds a session lasts after sign-in, default 2592000 (30 days) |
+    /// | `ROQ_SESSION_INACTIVITY_TIMEOUT` | optional: seconds without a request after which a session ends, default 86400 (24 hours) |
     ///
     /// # Errors
     ///
     /// The first missing or invalid variable, as a [`ConfigError`] that names it.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let mut builder = Config::builder();
-        builder.secret = env_var("ROQ_SECRET")?;
-        builder.issuer = env_var("ROQ_ISSUER_URL")?;
-        builder.client_id = env_var("ROQ_CLIENT_ID")?;
-        builder.client_secret = env_var("ROQ_CLIENT_SECRET")?;
-        builder.base_url = env_var("ROQ_BASE_URL")?;
-        builder.build()
+        ConfigBuilder::from_env()?.build()
     }
 
     /// Starts a configuration in code. The settings left unset fail
@@ -197,9 +253,37 @@ impl Config {
         format!("{}{}/callback", self.origin(), self.mount_path)
     }
 
-    /// The name of the session cookie.
+    /// The name of the session cookie: the configured name, with the
+    /// `__Host-` prefix when the cookie is Secure and has no Domain, because
+    /// browsers then refuse a same-named cookie planted by a subdomain or
+    /// over http.
     pub fn cookie_name(&self) -> &str {
         &self.cookie_name
+    }
+
+    /// The `Domain` attribute of the session cookie, if one was configured.
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookie_domain.as_deref()
+    }
+
+    /// How long a session lasts after sign-in, however active the user is.
+    pub fn session_max_age(&self) -> Duration {
+        self.session_max_age
+    }
+
+    /// How long a session lasts without a request.
+    pub fn session_inactivity_timeout(&self) -> Duration {
+        self.session_inactivity_timeout
+    }
+
+    /// The user claim that `role = "..."` checks, `roles` by default.
+    pub fn roles_claim(&self) -> &str {
+        &self.roles_claim
+    }
+
+    /// The current time in Unix seconds, from the configured clock.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Whether cookies carry the `Secure` attribute: true when the base URL
@@ -219,6 +303,7 @@ impl Config {
 #[derive(Default)]
 pub struct ConfigBuilder {
     secret: Option<String>,
+    previous_secrets: Option<String>,
     issuer: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -226,9 +311,14 @@ pub struct ConfigBuilder {
     mount_path: Option<String>,
     scopes: Option<Vec<String>>,
     cookie_name: Option<String>,
-    session_lifetime: Option<Duration>,
+    cookie_domain: Option<String>,
+    session_max_age: Option<Duration>,
+    session_inactivity_timeout: Option<Duration>,
+    claim_filter: ClaimFilter,
+    roles_claim: Option<String>,
     http_timeout: Option<Duration>,
     clock_leeway: Option<Duration>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -242,6 +332,35 @@ impl fmt::Debug for ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// Starts a configuration from the environment variables that are set
+    /// (see [`Config::from_env`] for the list), so code can add or override
+    /// settings before [`ConfigBuilder::build`].
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming a variable that is set but not valid UTF-8,
+    /// or a lifetime that is not a whole number of seconds. Missing
+    /// variables fail later, in `build`.
+    pub fn from_env() -> Result<ConfigBuilder, ConfigError> {
+        let mut builder = ConfigBuilder {
+            secret: env_var("ROQ_SECRET")?,
+            issuer: env_var("ROQ_ISSUER_URL")?,
+            client_id: env_var("ROQ_CLIENT_ID")?,
+            client_secret: env_var("ROQ_CLIENT_SECRET")?,
+            base_url: env_var("ROQ_BASE_URL")?,
+            previous_secrets: env_var("ROQ_PREVIOUS_SECRETS")?,
+            ..ConfigBuilder::default()
+        };
+        if let Some(seconds) = env_var("ROQ_SESSION_MAX_AGE")? {
+            builder.session_max_age = Some(parse_seconds("ROQ_SESSION_MAX_AGE", &seconds)?);
+        }
+        if let Some(seconds) = env_var("ROQ_SESSION_INACTIVITY_TIMEOUT")? {
+            builder.session_inactivity_timeout =
+                Some(parse_seconds("ROQ_SESSION_INACTIVITY_TIMEOUT", &seconds)?);
+        }
+        Ok(builder)
+    }
+
     /// Sets the application secret as 64 hexadecimal characters (`ROQ_SECRET`).
     pub fn secret(mut self, hex: impl Into<String>) -> Self {
         self.secret = Some(hex.into());
@@ -303,11 +422,71 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets how long a session lasts after sign-in.
+    /// Sets the earlier secrets (`ROQ_PREVIOUS_SECRETS`): comma-separated,
+    /// each 64 hexadecimal characters, newest first.
+    ///
+    /// Sessions sealed under one of them are still accepted and are sealed
+    /// again under the current secret on their next response, so a secret
+    /// can be rotated without signing anyone out. The default is none.
+    pub fn previous_secrets(mut self, secrets: impl Into<String>) -> Self {
+        self.previous_secrets = Some(secrets.into());
+        self
+    }
+
+    /// Sets the `Domain` attribute of the session cookie, to share the
+    /// session with subdomains.
+    ///
+    /// The default is no `Domain`, which keeps the cookie to the exact host
+    /// and allows the `__Host-` prefix on https.
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie_domain = Some(domain.into());
+        self
+    }
+
+    /// Sets how long a session lasts after sign-in, however active the user
+    /// is (`ROQ_SESSION_MAX_AGE`, in seconds).
+    ///
+    /// The default value is 30 days.
+    pub fn session_max_age(mut self, max_age: Duration) -> Self {
+        self.session_max_age = Some(max_age);
+        self
+    }
+
+    /// Sets how long a session lasts without a request
+    /// (`ROQ_SESSION_INACTIVITY_TIMEOUT`, in seconds). A request in the
+    /// second half of the window renews it.
     ///
     /// The default value is 24 hours.
-    pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
-        self.session_lifetime = Some(lifetime);
+    pub fn session_inactivity_timeout(mut self, timeout: Duration) -> Self {
+        self.session_inactivity_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets which ID-token claims the session keeps.
+    ///
+    /// The default value is [`ClaimFilter::All`].
+    pub fn claims(mut self, filter: ClaimFilter) -> Self {
+        self.claim_filter = filter;
+        self
+    }
+
+    /// Sets the user claim that `role = "..."` checks in `#[require_auth]`
+    /// and `#[with_auth]`, such as `groups` or `cognito:groups`.
+    ///
+    /// The default value is `roles`. The claim may be a string, which is one
+    /// role, or an array of strings. Roles are compared exactly. A claim
+    /// that [`claims`](Self::claims) filters out of the session is never
+    /// found, so every role check fails.
+    pub fn roles_claim(mut self, name: impl Into<String>) -> Self {
+        self.roles_claim = Some(name.into());
+        self
+    }
+
+    /// Sets the clock every expiry check reads, for tests that move time.
+    ///
+    /// The default value is [`SystemClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -357,8 +536,47 @@ impl ConfigBuilder {
         )?)?;
         let mount_path =
             parse_mount_path(self.mount_path.as_deref().unwrap_or(DEFAULT_MOUNT_PATH))?;
-        let cookie_name =
+        let previous_secrets = parse_previous_secrets(self.previous_secrets.as_deref())?;
+        let cookie_domain = self
+            .cookie_domain
+            .as_deref()
+            .map(parse_cookie_domain)
+            .transpose()?;
+        let mut cookie_name =
             parse_cookie_name(self.cookie_name.as_deref().unwrap_or(DEFAULT_COOKIE_NAME))?;
+        let has_prefix = cookie_name.starts_with("__Host-") || cookie_name.starts_with("__Secure-");
+        if base_url.scheme() == "https" && cookie_domain.is_none() && !has_prefix {
+            cookie_name = format!("__Host-{cookie_name}");
+        }
+
+        let session_max_age = self
+            .session_max_age
+            .unwrap_or(Duration::from_secs(30 * 24 * 60 * 60));
+        let session_inactivity_timeout = self
+            .session_inactivity_timeout
+            .unwrap_or(Duration::from_secs(24 * 60 * 60));
+        if session_max_age.as_secs() == 0 {
+            return Err(ConfigError::invalid(
+                "ROQ_SESSION_MAX_AGE",
+                "must be at least 1 second",
+            ));
+        }
+        if session_inactivity_timeout.as_secs() == 0 {
+            return Err(ConfigError::invalid(
+                "ROQ_SESSION_INACTIVITY_TIMEOUT",
+                "must be at least 1 second",
+            ));
+        }
+
+        let roles_claim = self
+            .roles_claim
+            .unwrap_or_else(|| DEFAULT_ROLES_CLAIM.to_owned());
+        if roles_claim.is_empty() {
+            return Err(ConfigError::invalid(
+                "roles_claim",
+                "must not be empty; the default is \"roles\"",
+            ));
+        }
 
         let mut scopes = vec!["openid".to_owned()];
         let requested = self
@@ -378,6 +596,7 @@ impl ConfigBuilder {
 
         Ok(Config {
             secret,
+            previous_secrets,
             issuer,
             client_id,
             client_secret: ClientSecret(client_secret),
@@ -385,11 +604,14 @@ impl ConfigBuilder {
             mount_path,
             scopes,
             cookie_name,
-            session_lifetime: self
-                .session_lifetime
-                .unwrap_or(Duration::from_secs(24 * 60 * 60)),
+            cookie_domain,
+            session_max_age,
+            session_inactivity_timeout,
+            claim_filter: self.claim_filter,
+            roles_claim,
             http_timeout: self.http_timeout.unwrap_or(Duration::from_secs(10)),
             clock_leeway: self.clock_leeway.unwrap_or(Duration::from_secs(60)),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
     }
 }
@@ -482,6 +704,55 @@ fn parse_mount_path(path: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+fn parse_previous_secrets(text: Option<&str>) -> Result<Vec<Secret>, ConfigError> {
+    const NAME: &str = "ROQ_PREVIOUS_SECRETS";
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+
+    let mut secrets = Vec::new();
+    for (index, part) in text.split(',').map(str::trim).enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        let secret = Secret::from_hex(part).map_err(|_| {
+            ConfigError::invalid(
+                NAME,
+                format!(
+                    "entry {} is not 64 hexadecimal characters; list earlier secrets comma-separated, newest first",
+                    index + 1
+                ),
+            )
+        })?;
+        secrets.push(secret);
+    }
+    Ok(secrets)
+}
+
+fn parse_seconds(name: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    text.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| {
+            ConfigError::invalid(name, format!("{text:?} is not a whole number of seconds"))
+        })
+}
+
+fn parse_cookie_domain(domain: &str) -> Result<String, ConfigError> {
+    let domain = domain.trim().trim_start_matches('.');
+    let valid = !domain.is_empty()
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if !valid {
+        return Err(ConfigError::invalid(
+            "cookie_domain",
+            format!("{domain:?} is not a host name such as example.com"),
+        ));
+    }
+    Ok(domain.to_ascii_lowercase())
 }
 
 fn parse_cookie_name(name: &str) -> Result<String, ConfigError> {

@@ -26,8 +26,10 @@ pub mod response;
 pub mod return_to;
 pub mod seal;
 pub mod session;
+mod session_cookie;
 
-pub use auth::{Auth, AuthRoute};
-pub use config::{Config, ConfigBuilder, ConfigError, Secret};
+pub use auth::{Auth, AuthRoute, LoadedSession};
+pub use config::{ClaimFilter, Clock, Config, ConfigBuilder, ConfigError, Secret, SystemClock};
 pub use guard::{GuardOutcome, GuardPolicy, Policy};
 pub use session::{Session, User};
+pub use session_cookie::SessionTooLarge;

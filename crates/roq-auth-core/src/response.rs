@@ -27,10 +27,27 @@ pub(crate) fn cookie_values<'a>(
         .filter_map(|cookie| cookie.value_raw())
 }
 
+/// Returns the names of the cookies in the request's `Cookie` headers that
+/// start with `prefix`.
+pub(crate) fn cookie_names_with_prefix<'a>(
+    headers: &'a HeaderMap,
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter_map(|cookie| cookie.name_raw())
+        .filter(move |name| name.starts_with(prefix))
+}
+
 /// Attributes shared by the cookies an application sets.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CookieScope<'a> {
     pub(crate) path: &'a str,
+    pub(crate) domain: Option<&'a str>,
     pub(crate) secure: bool,
 }
 
@@ -44,7 +61,7 @@ pub(crate) fn set_cookie(
     scope: CookieScope<'_>,
     max_age: u64,
 ) -> HeaderValue {
-    let cookie = Cookie::build((name, value))
+    let mut cookie = Cookie::build((name, value))
         .path(scope.path)
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -52,6 +69,9 @@ pub(crate) fn set_cookie(
         .max_age(cookie::time::Duration::seconds(
             max_age.min(i64::MAX as u64) as i64,
         ));
+    if let Some(domain) = scope.domain {
+        cookie = cookie.domain(domain);
+    }
     header_value(cookie.build())
 }
 
@@ -59,13 +79,16 @@ pub(crate) fn set_cookie(
 /// removes a cookie only when name, path and domain all match, so the
 /// removal repeats the attributes it was set with.
 pub(crate) fn remove_cookie(name: &str, scope: CookieScope<'_>) -> HeaderValue {
-    let cookie = Cookie::build((name, ""))
+    let mut cookie = Cookie::build((name, ""))
         .path(scope.path)
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(scope.secure)
         .max_age(cookie::time::Duration::ZERO)
         .expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
+    if let Some(domain) = scope.domain {
+        cookie = cookie.domain(domain);
+    }
     header_value(cookie.build())
 }
 
@@ -207,11 +230,19 @@ mod tests {
     fn set_cookie_has_secure_defaults() {
         let scope = CookieScope {
             path: "/",
+            domain: Some("example.com"),
             secure: true,
         };
         let value = set_cookie("roq_session", "abc", scope, 60);
         let text = value.to_str().unwrap();
-        for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+        for attribute in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+            "Domain=example.com",
+        ] {
             assert!(text.contains(attribute), "{attribute} missing from {text}");
         }
         let insecure = set_cookie(
@@ -219,6 +250,7 @@ mod tests {
             "abc",
             CookieScope {
                 path: "/",
+                domain: None,
                 secure: false,
             },
             60,
@@ -232,6 +264,7 @@ mod tests {
             "roq_tx",
             CookieScope {
                 path: "/api/auth/callback",
+                domain: None,
                 secure: false,
             },
         );

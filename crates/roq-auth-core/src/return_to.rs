@@ -147,6 +147,17 @@ mod tests {
         assert_eq!(sanitize_return_to(Some(&long)), "/");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_input_yields_a_same_origin_path(input in "\\PC{0,200}|/[\\x00-\\x7f]{0,100}") {
+            let path = sanitize_return_to(Some(&input));
+            proptest::prop_assert!(path.starts_with('/'), "{path:?}");
+            proptest::prop_assert!(!path.starts_with("//"), "{path:?}");
+            proptest::prop_assert!(!path.contains('\\'), "{path:?}");
+            proptest::prop_assert!(!path.chars().any(char::is_control), "{path:?}");
+        }
+    }
+
     #[test]
     fn dot_segments_cannot_leave_the_origin() {
         assert_eq!(sanitize_return_to(Some("/a/../../b")), "/b");

@@ -31,7 +31,7 @@ const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
 
 /// Sealed values longer than this are rejected before decoding, so a
 /// hostile cookie cannot make the server allocate much.
-const MAX_SEALED_LEN: usize = 16 * 1024;
+const MAX_SEALED_LEN: usize = 24 * 1024;
 
 /// What a sealed value is for. Each purpose has its own derived key, so a
 /// value sealed for one purpose never unseals as another.
@@ -58,21 +58,31 @@ impl Purpose {
 #[error("the sealed value is invalid or expired")]
 pub struct UnsealError;
 
-/// Seals and unseals values for one [`Purpose`] with a key derived from the
-/// application secret. Build it once at start-up: key derivation is the
+/// Seals and unseals values for one [`Purpose`] with keys derived from the
+/// application secrets. Build it once at start-up: key derivation is the
 /// costly part.
+///
+/// The first secret seals; every secret unseals, so a secret can be rotated
+/// without invalidating what the previous one sealed. The key id in each
+/// sealed value picks the key to try.
 #[derive(Clone)]
 pub struct Sealer {
     purpose: Purpose,
-    key_id: [u8; KEY_ID_LEN],
+    keys: Vec<SealKey>,
+}
+
+#[derive(Clone)]
+struct SealKey {
+    id: [u8; KEY_ID_LEN],
     cipher: XChaCha20Poly1305,
 }
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key_ids: Vec<String> = self.keys.iter().map(|key| hex::encode(key.id)).collect();
         f.debug_struct("Sealer")
             .field("purpose", &self.purpose)
-            .field("key_id", &hex::encode(self.key_id))
+            .field("key_ids", &key_ids)
             .finish_non_exhaustive()
     }
 }
@@ -86,41 +96,49 @@ struct Envelope<T> {
     data: T,
 }
 
+/// A successfully unsealed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsealed<T> {
+    /// The sealed data.
+    pub data: T,
+    /// When the value expires, in Unix seconds.
+    pub expires_at: u64,
+    /// Whether a previous secret sealed it, so it should be sealed again
+    /// under the current one.
+    pub sealed_with_previous_key: bool,
+}
+
 impl Sealer {
     /// Derives the key for `purpose` from `secret` with HKDF-SHA256.
     pub fn new(secret: &Secret, purpose: Purpose) -> Sealer {
-        let hkdf = Hkdf::<Sha256>::new(None, secret.expose());
+        Sealer::with_previous(secret, &[], purpose)
+    }
 
-        let mut key = [0u8; 32];
-        hkdf.expand(purpose.label(), &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-
-        // The key id names the secret, not the purpose, so that a later key
-        // rotation can pick the key to try from it. It is a one-way function
-        // of the secret and reveals nothing about the key.
-        let mut key_id = [0u8; KEY_ID_LEN];
-        hkdf.expand(b"roq-auth v1 key id", &mut key_id)
-            .expect("4 bytes is a valid HKDF-SHA256 output length");
-
-        Sealer {
-            purpose,
-            key_id,
-            cipher: XChaCha20Poly1305::new(&key.into()),
-        }
+    /// Derives keys for `purpose` from the current secret, which seals, and
+    /// the previous ones, newest first, which only unseal.
+    pub fn with_previous(current: &Secret, previous: &[Secret], purpose: Purpose) -> Sealer {
+        let keys = std::iter::once(current)
+            .chain(previous)
+            .map(|secret| SealKey::derive(secret, purpose))
+            .collect();
+        Sealer { purpose, keys }
     }
 
     /// Seals `data` for the cookie `name`, valid until `expires_at` (Unix
-    /// seconds).
+    /// seconds), under the current secret.
     pub fn seal<T: Serialize>(&self, name: &str, data: &T, expires_at: u64) -> String {
+        let key = &self.keys[0];
         let plaintext = serde_json::to_vec(&Envelope {
             exp: expires_at,
             data,
         })
         .expect("session data serializes to JSON");
 
+        // A random nonce for every seal: 24 bytes make a collision
+        // negligible without a counter to keep across processes.
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ciphertext = self
+        let ciphertext = key
             .cipher
             .encrypt(
                 XNonce::from_slice(&nonce),
@@ -133,15 +151,15 @@ impl Sealer {
 
         let mut sealed = Vec::with_capacity(HEADER_LEN + ciphertext.len());
         sealed.push(VERSION);
-        sealed.extend_from_slice(&self.key_id);
+        sealed.extend_from_slice(&key.id);
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
         URL_SAFE_NO_PAD.encode(sealed)
     }
 
     /// Unseals a value sealed for the cookie `name`, rejecting it when it
-    /// was altered, sealed with another key, purpose or cookie name, or when
-    /// it expired before `now` (Unix seconds).
+    /// was altered, sealed with an unknown key, another purpose or cookie
+    /// name, or when it expired at or before `now` (Unix seconds).
     ///
     /// # Errors
     ///
@@ -151,36 +169,68 @@ impl Sealer {
         name: &str,
         sealed: &str,
         now: u64,
-    ) -> Result<(T, u64), UnsealError> {
+    ) -> Result<Unsealed<T>, UnsealError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(UnsealError);
         }
 
         let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| UnsealError)?;
-        if bytes.len() < HEADER_LEN + TAG_LEN
-            || bytes[0] != VERSION
-            || bytes[1..1 + KEY_ID_LEN] != self.key_id
-        {
+        if bytes.len() < HEADER_LEN + TAG_LEN || bytes[0] != VERSION {
             return Err(UnsealError);
         }
-
+        let key_id = &bytes[1..1 + KEY_ID_LEN];
         let (nonce, ciphertext) = bytes[1 + KEY_ID_LEN..].split_at(NONCE_LEN);
-        let plaintext = self
-            .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: name.as_bytes(),
-                },
-            )
-            .map_err(|_| UnsealError)?;
+
+        // Two secrets may share a 4-byte key id, so try each match.
+        let (index, plaintext) = self
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| key.id == key_id)
+            .find_map(|(index, key)| {
+                key.cipher
+                    .decrypt(
+                        XNonce::from_slice(nonce),
+                        Payload {
+                            msg: ciphertext,
+                            aad: name.as_bytes(),
+                        },
+                    )
+                    .ok()
+                    .map(|plaintext| (index, plaintext))
+            })
+            .ok_or(UnsealError)?;
 
         let envelope: Envelope<T> = serde_json::from_slice(&plaintext).map_err(|_| UnsealError)?;
         if envelope.exp <= now {
             return Err(UnsealError);
         }
-        Ok((envelope.data, envelope.exp))
+        Ok(Unsealed {
+            data: envelope.data,
+            expires_at: envelope.exp,
+            sealed_with_previous_key: index > 0,
+        })
+    }
+}
+
+impl SealKey {
+    fn derive(secret: &Secret, purpose: Purpose) -> SealKey {
+        let hkdf = Hkdf::<Sha256>::new(None, secret.expose());
+
+        let mut key = [0u8; 32];
+        hkdf.expand(purpose.label(), &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+
+        // The key id names the secret, not the purpose. It is a one-way
+        // function of the secret and reveals nothing about the key.
+        let mut id = [0u8; KEY_ID_LEN];
+        hkdf.expand(b"roq-auth v1 key id", &mut id)
+            .expect("4 bytes is a valid HKDF-SHA256 output length");
+
+        SealKey {
+            id,
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        }
     }
 }
 
@@ -203,9 +253,10 @@ mod tests {
     #[test]
     fn round_trip_returns_data_and_expiry() {
         let (sealer, sealed) = sealed_value();
-        let (data, exp): (String, u64) = sealer.unseal("roq_session", &sealed, NOW).unwrap();
-        assert_eq!(data, "alice");
-        assert_eq!(exp, NOW + 60);
+        let unsealed: Unsealed<String> = sealer.unseal("roq_session", &sealed, NOW).unwrap();
+        assert_eq!(unsealed.data, "alice");
+        assert_eq!(unsealed.expires_at, NOW + 60);
+        assert!(!unsealed.sealed_with_previous_key);
     }
 
     #[test]
@@ -233,6 +284,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn previous_key_unseals_and_is_reported() {
+        let old = Sealer::new(&secret(1), Purpose::Session);
+        let sealed = old.seal("roq_session", &"alice".to_owned(), NOW + 60);
+
+        let rotated = Sealer::with_previous(&secret(2), &[secret(1)], Purpose::Session);
+        let unsealed: Unsealed<String> = rotated.unseal("roq_session", &sealed, NOW).unwrap();
+        assert_eq!(unsealed.data, "alice");
+        assert!(unsealed.sealed_with_previous_key);
+
+        let resealed = rotated.seal("roq_session", &unsealed.data, NOW + 60);
+        let current_only = Sealer::new(&secret(2), Purpose::Session);
+        let again: Unsealed<String> = current_only.unseal("roq_session", &resealed, NOW).unwrap();
+        assert!(!again.sealed_with_previous_key);
+    }
+
+    #[test]
+    fn dropped_previous_key_is_rejected() {
+        let old = Sealer::new(&secret(1), Purpose::Session);
+        let sealed = old.seal("roq_session", &"alice".to_owned(), NOW + 60);
+        let without_old = Sealer::with_previous(&secret(2), &[secret(3)], Purpose::Session);
+        assert_eq!(
+            without_old.unseal::<String>("roq_session", &sealed, NOW),
+            Err(UnsealError)
+        );
     }
 
     #[test]
@@ -296,11 +374,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn unseal_of_any_text_never_panics(input in "\\PC{0,600}") {
+            let sealer = Sealer::new(&secret(7), Purpose::Session);
+            proptest::prop_assert!(sealer.unseal::<String>("c", &input, NOW).is_err());
+        }
+
+        #[test]
+        fn unseal_of_framed_random_bytes_never_panics(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+        ) {
+            // Keep a real version byte and key id so the bytes reach the
+            // cipher instead of stopping at the header checks.
+            let (sealer, sealed) = sealed_value();
+            let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap()[..1 + KEY_ID_LEN].to_vec();
+            bytes.extend_from_slice(&body);
+            let forged = URL_SAFE_NO_PAD.encode(&bytes);
+            proptest::prop_assert!(sealer.unseal::<String>("roq_session", &forged, NOW).is_err());
+        }
+    }
+
     #[test]
     fn debug_output_leaves_out_the_key() {
         let sealer = Sealer::new(&secret(7), Purpose::Session);
         let debug = format!("{sealer:?}");
         assert!(debug.contains("Session"), "{debug}");
         assert!(!debug.contains("cipher"), "{debug}");
+        assert!(debug.contains("key_ids"), "{debug}");
     }
 }

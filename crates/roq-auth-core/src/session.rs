@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::ClaimFilter;
+
 /// ID-token claims that describe the token rather than the user. They are
 /// checked at sign-in and not kept in the session.
 const PROTOCOL_CLAIMS: &[&str] = &[
@@ -31,10 +33,16 @@ impl User {
     /// Builds the user from verified ID-token claims, dropping the claims
     /// that only describe the token. Returns `None` without a non-empty
     /// string `sub`.
-    pub(crate) fn from_id_token_claims(mut claims: Map<String, Value>) -> Option<User> {
+    pub(crate) fn from_id_token_claims(
+        mut claims: Map<String, Value>,
+        filter: &ClaimFilter,
+    ) -> Option<User> {
         for name in PROTOCOL_CLAIMS {
             claims.remove(*name);
         }
+        claims.retain(|name, _| {
+            matches!(name.as_str(), "sub" | "name" | "email") || filter.keeps(name)
+        });
 
         let sub = match claims.remove("sub") {
             Some(Value::String(sub)) if !sub.is_empty() => sub,
@@ -48,6 +56,35 @@ impl User {
             email,
             claims,
         })
+    }
+
+    /// Creates a user with the given `sub` and no other claims, for tests
+    /// and for [`Auth::test_session_cookie`](crate::Auth::test_session_cookie).
+    pub fn new(sub: impl Into<String>) -> User {
+        User {
+            sub: sub.into(),
+            name: None,
+            email: None,
+            claims: Map::new(),
+        }
+    }
+
+    /// Sets the display name.
+    pub fn with_name(mut self, name: impl Into<String>) -> User {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the e-mail address.
+    pub fn with_email(mut self, email: impl Into<String>) -> User {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// Sets another claim, such as `roles`.
+    pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> User {
+        self.claims.insert(name.into(), value.into());
+        self
     }
 
     /// Returns a claim by name, including `sub`, `name` and `email`.
@@ -83,6 +120,7 @@ pub struct Session {
     pub(crate) scopes: Vec<String>,
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
+    pub(crate) absolute_expires_at: u64,
 }
 
 impl Session {
@@ -111,9 +149,16 @@ impl Session {
         self.issued_at
     }
 
-    /// When the session ends, in Unix seconds.
+    /// When the session ends unless a request renews it, in Unix seconds:
+    /// the end of the inactivity window, or the absolute end, whichever
+    /// comes first.
     pub fn expires_at(&self) -> u64 {
         self.expires_at
+    }
+
+    /// When the session ends however active the user is, in Unix seconds.
+    pub fn absolute_expires_at(&self) -> u64 {
+        self.absolute_expires_at
     }
 
     /// The JSON the `session` route returns: the user's claims and the
@@ -137,6 +182,33 @@ pub(crate) struct SessionPayload {
     pub(crate) user: User,
     #[serde(rename = "scp", default)]
     pub(crate) scopes: Vec<String>,
+    /// The absolute end of the session. The seal's own expiry is the end of
+    /// the inactivity window, which moves; this does not.
+    #[serde(rename = "aexp")]
+    pub(crate) absolute_expires_at: u64,
+}
+
+impl SessionPayload {
+    pub(crate) fn from_session(session: &Session) -> SessionPayload {
+        SessionPayload {
+            id: session.id.clone(),
+            issued_at: session.issued_at,
+            user: session.user.clone(),
+            scopes: session.scopes.clone(),
+            absolute_expires_at: session.absolute_expires_at,
+        }
+    }
+
+    pub(crate) fn into_session(self, expires_at: u64) -> Session {
+        Session {
+            id: self.id,
+            user: self.user,
+            scopes: self.scopes,
+            issued_at: self.issued_at,
+            expires_at,
+            absolute_expires_at: self.absolute_expires_at,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,11 +222,14 @@ mod tests {
 
     #[test]
     fn user_keeps_profile_and_drops_protocol_claims() {
-        let user = User::from_id_token_claims(claims(json!({
-            "sub": "alice", "name": "Alice", "email": "alice@example.test",
-            "email_verified": true, "iss": "https://idp", "aud": "app",
-            "exp": 1, "iat": 1, "nonce": "n", "at_hash": "h", "roles": ["admin"],
-        })))
+        let user = User::from_id_token_claims(
+            claims(json!({
+                "sub": "alice", "name": "Alice", "email": "alice@example.test",
+                "email_verified": true, "iss": "https://idp", "aud": "app",
+                "exp": 1, "iat": 1, "nonce": "n", "at_hash": "h", "roles": ["admin"],
+            })),
+            &ClaimFilter::All,
+        )
         .unwrap();
         assert_eq!(user.sub, "alice");
         assert_eq!(user.name.as_deref(), Some("Alice"));
@@ -168,19 +243,44 @@ mod tests {
 
     #[test]
     fn user_requires_non_empty_sub() {
-        assert!(User::from_id_token_claims(claims(json!({"name": "x"}))).is_none());
-        assert!(User::from_id_token_claims(claims(json!({"sub": ""}))).is_none());
-        assert!(User::from_id_token_claims(claims(json!({"sub": 5}))).is_none());
+        let all = ClaimFilter::All;
+        assert!(User::from_id_token_claims(claims(json!({"name": "x"})), &all).is_none());
+        assert!(User::from_id_token_claims(claims(json!({"sub": ""})), &all).is_none());
+        assert!(User::from_id_token_claims(claims(json!({"sub": 5})), &all).is_none());
+    }
+
+    #[test]
+    fn claim_filter_keeps_identity_claims() {
+        let raw = claims(json!({
+            "sub": "alice", "name": "Alice", "email": "a@example.test",
+            "groups": ["g1", "g2"], "picture": "p",
+        }));
+        let only =
+            User::from_id_token_claims(raw.clone(), &ClaimFilter::Only(vec!["picture".into()]))
+                .unwrap();
+        assert_eq!(only.name.as_deref(), Some("Alice"));
+        assert!(only.claims.contains_key("picture"));
+        assert!(!only.claims.contains_key("groups"));
+
+        let except =
+            User::from_id_token_claims(raw, &ClaimFilter::Except(vec!["groups".into()])).unwrap();
+        assert!(except.claims.contains_key("picture"));
+        assert!(!except.claims.contains_key("groups"));
     }
 
     #[test]
     fn session_json_has_user_and_expiry_only() {
         let session = Session {
             id: "abc".into(),
-            user: User::from_id_token_claims(claims(json!({"sub": "bob", "name": "Bob"}))).unwrap(),
+            user: User::from_id_token_claims(
+                claims(json!({"sub": "bob", "name": "Bob"})),
+                &ClaimFilter::All,
+            )
+            .unwrap(),
             scopes: vec!["openid".into()],
             issued_at: 10,
             expires_at: 20,
+            absolute_expires_at: 30,
         };
         assert_eq!(
             session.to_json(),

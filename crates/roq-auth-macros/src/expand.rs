@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! // Input:
-//! #[require_auth(redirect_to = "/signin")]
+//! #[require_auth(redirect_to = "/signin", role = "admin", check = rules::is_staff)]
 //! pub async fn dashboard(session: Session) -> Html<String> { .. }
 //!
 //! // Output, with `$adapter` the path from `Framework::adapter_path`:
@@ -11,10 +11,10 @@
 //! #[doc(hidden)]
 //! pub struct __roq_auth_policy_dashboard;
 //! impl $adapter::__private::GuardPolicy for __roq_auth_policy_dashboard {
-//!     const POLICY: $adapter::__private::Policy = $adapter::__private::Policy::Page {
-//!         redirect_to: ::core::option::Option::Some("/signin"),
-//!         redirect_if_authenticated: false,
-//!     };
+//!     const POLICY: $adapter::__private::Policy = $adapter::__private::Policy::page()
+//!         .redirect_to("/signin")
+//!         .role("admin")
+//!         .check(rules::is_staff);
 //! }
 //! pub async fn dashboard(
 //!     _: $adapter::__private::Guard<__roq_auth_policy_dashboard>,
@@ -24,10 +24,13 @@
 //!
 //! The guard is the first parameter, so the framework extracts it before the
 //! handler's own parameters. Everything else in the function is emitted as
-//! written, body tokens included.
+//! written, body tokens included. `Policy::check` takes a
+//! `fn(&User) -> bool`, so rustc checks the signature of the function named
+//! by `check` where the user wrote its path.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{parse_quote, Attribute, FnArg, Ident, Item, Signature, Token, Visibility};
@@ -282,24 +285,33 @@ fn policy_type_ident(fn_name: &Ident) -> Ident {
     format_ident!("__roq_auth_policy_{}", fn_name.unraw(), span = span)
 }
 
+/// Returns the `Policy` value: a constructor for the macro's kind, then one
+/// builder call per option given.
 fn policy_value(kind: MacroKind, adapter: &TokenStream, options: &Options) -> TokenStream {
-    match kind {
-        MacroKind::RequireAuth => {
-            let redirect_to = match &options.redirect_to {
-                Some(path) => quote!(::core::option::Option::Some(#path)),
-                None => quote!(::core::option::Option::None),
-            };
-            let redirect_if_authenticated = options.redirect_if_authenticated;
+    let mut policy = match kind {
+        MacroKind::RequireAuth => quote!(#adapter::__private::Policy::page()),
+        MacroKind::WithAuth => quote!(#adapter::__private::Policy::api()),
+    };
 
-            quote! {
-                #adapter::__private::Policy::Page {
-                    redirect_to: #redirect_to,
-                    redirect_if_authenticated: #redirect_if_authenticated,
-                }
-            }
-        }
-        MacroKind::WithAuth => quote!(#adapter::__private::Policy::Api),
+    if let Some(path) = &options.redirect_to {
+        policy = quote!(#policy.redirect_to(#path));
     }
+    if options.redirect_if_authenticated {
+        policy = quote!(#policy.redirect_if_authenticated());
+    }
+    if let Some(role) = &options.role {
+        policy = quote!(#policy.role(#role));
+    }
+    if let Some(scope) = &options.scope {
+        policy = quote!(#policy.scope(#scope));
+    }
+    if let Some(check) = &options.check {
+        // The call takes the span of the user's path, so that a function of
+        // the wrong signature is reported there and not at the attribute.
+        policy = quote_spanned!(check.span()=> #policy.check(#check));
+    }
+
+    policy
 }
 
 #[cfg(test)]

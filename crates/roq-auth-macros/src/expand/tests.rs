@@ -1,3 +1,4 @@
+use syn::spanned::Spanned as _;
 use syn::{Expr, File, ImplItem, ItemFn, ItemImpl, ItemStruct};
 
 use super::*;
@@ -77,26 +78,20 @@ fn policy_of(expanded: &Expanded) -> &Expr {
     &constant.expr
 }
 
-/// Returns the `Policy::Page` fields as (redirect_to, redirect_if_authenticated) text.
-fn page_fields(expanded: &Expanded) -> (String, String) {
-    let Expr::Struct(page) = policy_of(expanded) else {
-        panic!("expected a `Policy::Page` struct expression");
-    };
-    assert_eq!(
-        text(&page.path),
-        ":: roq_auth :: axum :: __private :: Policy :: Page"
-    );
+/// Returns the `POLICY` value as text, without the adapter path before
+/// `Policy`: "Policy :: page () . role (\"admin\")".
+fn policy_text(expanded: &Expanded) -> String {
+    let text = text(policy_of(expanded));
+    let prefix = ":: roq_auth :: axum :: __private :: ";
+    assert!(text.starts_with(prefix), "{text}");
+    text[prefix.len()..].to_owned()
+}
 
-    let field = |name: &str| {
-        let field = page.fields.iter().find(|field| text(&field.member) == name);
-        text(
-            &field
-                .unwrap_or_else(|| panic!("missing field `{name}`"))
-                .expr,
-        )
-    };
-    assert_eq!(page.fields.len(), 2);
-    (field("redirect_to"), field("redirect_if_authenticated"))
+#[test]
+fn require_auth_defaults() {
+    let expanded = expand_ok(MacroKind::RequireAuth, "", DASHBOARD);
+
+    assert_eq!(policy_text(&expanded), "Policy :: page ()");
 }
 
 #[test]
@@ -108,24 +103,8 @@ fn require_auth_with_redirect_to() {
     );
 
     assert_eq!(
-        page_fields(&expanded),
-        (
-            r#":: core :: option :: Option :: Some ("/signin")"#.to_owned(),
-            "false".to_owned()
-        )
-    );
-}
-
-#[test]
-fn require_auth_defaults() {
-    let expanded = expand_ok(MacroKind::RequireAuth, "", DASHBOARD);
-
-    assert_eq!(
-        page_fields(&expanded),
-        (
-            ":: core :: option :: Option :: None".to_owned(),
-            "false".to_owned()
-        )
+        policy_text(&expanded),
+        r#"Policy :: page () . redirect_to ("/signin")"#
     );
 }
 
@@ -143,18 +122,12 @@ fn redirect_if_authenticated_policy() {
     );
 
     assert_eq!(
-        page_fields(&flag_only),
-        (
-            ":: core :: option :: Option :: None".to_owned(),
-            "true".to_owned()
-        )
+        policy_text(&flag_only),
+        "Policy :: page () . redirect_if_authenticated ()"
     );
     assert_eq!(
-        page_fields(&with_target),
-        (
-            r#":: core :: option :: Option :: Some ("/dashboard")"#.to_owned(),
-            "true".to_owned()
-        )
+        policy_text(&with_target),
+        r#"Policy :: page () . redirect_to ("/dashboard") . redirect_if_authenticated ()"#
     );
 }
 
@@ -162,10 +135,52 @@ fn redirect_if_authenticated_policy() {
 fn with_auth_uses_api_policy() {
     let expanded = expand_ok(MacroKind::WithAuth, "", DASHBOARD);
 
+    assert_eq!(policy_text(&expanded), "Policy :: api ()");
+}
+
+#[test]
+fn authorization_options_in_fixed_order() {
+    // The calls come in one order whatever the order of the options.
+    let args = r#"check = crate::rules::is_staff, scope = "reports:read", role = "admin""#;
+    let expected = r#"Policy :: page () . role ("admin") . scope ("reports:read") . check (crate :: rules :: is_staff)"#;
+
+    let page = expand_ok(MacroKind::RequireAuth, args, DASHBOARD);
+    assert_eq!(policy_text(&page), expected);
+
+    let api = expand_ok(MacroKind::WithAuth, args, DASHBOARD);
+    assert_eq!(policy_text(&api), expected.replace("page ()", "api ()"));
+}
+
+#[test]
+fn check_call_points_at_user_path() {
+    let expanded = expand_ok(MacroKind::WithAuth, "check = rules::is_staff", DASHBOARD);
+
+    let Expr::MethodCall(call) = policy_of(&expanded) else {
+        panic!("expected a method call");
+    };
+    assert_eq!(call.method, "check");
+    // Outside the compiler, proc-macro2 joins the spans of the whole path.
+    // Inside it, the span may cover only the first segment, `rules`.
     assert_eq!(
-        text(policy_of(&expanded)),
-        ":: roq_auth :: axum :: __private :: Policy :: Api"
+        call.method.span().source_text().as_deref(),
+        Some("rules::is_staff")
     );
+    assert_eq!(
+        call.args[0].span().source_text().as_deref(),
+        Some("rules::is_staff")
+    );
+}
+
+#[test]
+fn authorization_conflict_fails_expansion() {
+    let errors = expand_errors(
+        MacroKind::RequireAuth,
+        r#"redirect_if_authenticated, scope = "a""#,
+        DASHBOARD,
+    );
+
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].1, "scope");
 }
 
 #[test]
