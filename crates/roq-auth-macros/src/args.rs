@@ -300,17 +300,23 @@ fn parse_value(
     let value = value_tokens(name, keyword, input);
     match name {
         // redirect_to = "/signin"
-        OptionName::RedirectTo => OptionValue::Str(errors.ok(value
-            .and_then(|value| string_literal(name, value))
-            .and_then(validate::check_redirect_path))),
+        OptionName::RedirectTo => OptionValue::Str(
+            errors.ok(value
+                .and_then(|value| string_literal(name, value))
+                .and_then(validate::check_redirect_path)),
+        ),
         // role = "admin"
-        OptionName::Role => OptionValue::Str(errors.ok(value
-            .and_then(|value| string_literal(name, value))
-            .and_then(validate::check_role))),
+        OptionName::Role => OptionValue::Str(
+            errors.ok(value
+                .and_then(|value| string_literal(name, value))
+                .and_then(validate::check_role)),
+        ),
         // scope = "reports:read"
-        OptionName::Scope => OptionValue::Str(errors.ok(value
-            .and_then(|value| string_literal(name, value))
-            .and_then(validate::check_scope))),
+        OptionName::Scope => OptionValue::Str(
+            errors.ok(value
+                .and_then(|value| string_literal(name, value))
+                .and_then(validate::check_scope)),
+        ),
         // check = path::to::is_admin
         OptionName::Check => OptionValue::Path(errors.ok(value.and_then(function_path))),
         OptionName::RedirectIfAuthenticated => unreachable!("handled above"),
@@ -333,7 +339,9 @@ fn value_tokens(name: OptionName, keyword: &Ident, input: ParseStream) -> syn::R
 
     if at_option_end(input) {
         let example = name.example();
-        let value = example.split_once(" = ").map_or(example, |(_, value)| value);
+        let value = example
+            .split_once(" = ")
+            .map_or(example, |(_, value)| value);
         return Err(syn::Error::new_spanned(
             equals,
             format!(
@@ -390,7 +398,10 @@ fn function_path(value: TokenStream) -> syn::Result<ExprPath> {
 
     if let Ok(Lit::Str(literal)) = syn::parse2::<Lit>(value.clone()) {
         let hint = match syn::parse_str::<ExprPath>(&literal.value()) {
-            Ok(_) => format!(". Write the path without quotes: `check = {}`", literal.value()),
+            Ok(_) => format!(
+                ". Write the path without quotes: `check = {}`",
+                literal.value()
+            ),
             Err(_) => String::new(),
         };
         return Err(syn::Error::new_spanned(

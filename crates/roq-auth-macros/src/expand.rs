@@ -30,9 +30,9 @@
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
 use syn::{parse_quote, Attribute, FnArg, Ident, Item, Signature, Token, Visibility};
 
 use crate::args::{self, MacroKind, Options};

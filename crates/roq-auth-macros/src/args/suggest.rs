@@ -26,7 +26,14 @@ pub(crate) fn suggest_option(written: &str) -> Option<OptionName> {
     }
 
     // Other words for a rule of the application's own: `predicate`, `authorize`.
-    let check_words = ["check", "predicate", "authoriz", "authoris", "rule", "guard"];
+    let check_words = [
+        "check",
+        "predicate",
+        "authoriz",
+        "authoris",
+        "rule",
+        "guard",
+    ];
     if check_words.iter().any(|w| normalized.starts_with(w)) {
         return Some(OptionName::Check);
     }

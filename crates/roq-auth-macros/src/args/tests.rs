@@ -25,9 +25,7 @@ impl From<Options> for Parsed {
             redirect_if_authenticated: options.redirect_if_authenticated,
             role: options.role.map(|role| role.value()),
             scope: options.scope.map(|scope| scope.value()),
-            check: options
-                .check
-                .map(|path| path.to_token_stream().to_string()),
+            check: options.check.map(|path| path.to_token_stream().to_string()),
         }
     }
 }
@@ -311,7 +309,10 @@ fn repeated_options_are_rejected() {
             format!("`{target}` is given more than once"),
             "`{source}`"
         );
-        assert!(source.starts_with(&target), "`{source}` points at `{target}`");
+        assert!(
+            source.starts_with(&target),
+            "`{source}` points at `{target}`"
+        );
     }
 }
 
@@ -441,7 +442,10 @@ fn string_with_suffix() {
     assert_eq!(target, r#""/signin"px"#);
 
     let (message, _) = with_auth_error(r#"role = "admin"x"#);
-    assert_eq!(message, "`role` does not accept a suffix on the string literal");
+    assert_eq!(
+        message,
+        "`role` does not accept a suffix on the string literal"
+    );
 }
 
 #[test]
@@ -526,7 +530,12 @@ fn invalid_roles() {
 
 #[test]
 fn valid_scopes() {
-    for scope in ["reports:read", "openid", "https://api.example/x.y", "a!#[]~"] {
+    for scope in [
+        "reports:read",
+        "openid",
+        "https://api.example/x.y",
+        "a!#[]~",
+    ] {
         let parsed = parse_ok(MacroKind::WithAuth, &format!("scope = {scope:?}"));
         assert_eq!(parsed.scope.as_deref(), Some(scope));
     }
@@ -596,7 +605,12 @@ fn check_with_expression() {
                  `check = is_admin`. Closures, calls and other expressions are not supported, \
                  so write the rule as a function and name it here";
 
-    for value in ["|user| user.sub == \"alice\"", "is_admin()", "5", "rules::is_admin!"] {
+    for value in [
+        "|user| user.sub == \"alice\"",
+        "is_admin()",
+        "5",
+        "rules::is_admin!",
+    ] {
         let (message, target) = require_auth_error(&format!("check = {value}"));
         assert_eq!(message, usage, "check = {value}");
         assert_eq!(target, value);
@@ -627,7 +641,11 @@ fn authorization_conflicts_with_flag() {
          serves only signed-out visitors, who have no session to check. \
          Remove `role`, or remove `redirect_if_authenticated`"
     );
-    assert!(errors[2].0.starts_with("`check` cannot be combined"), "{}", errors[2].0);
+    assert!(
+        errors[2].0.starts_with("`check` cannot be combined"),
+        "{}",
+        errors[2].0
+    );
     assert!(options.redirect_if_authenticated);
 }
 
@@ -659,7 +677,14 @@ fn all_errors_are_reported() {
     // The flag counts as given despite its value, so `scope` conflicts with it.
     assert_eq!(
         targets(&errors),
-        ["redirectTo", "5", r#""yes""#, "redirect_to", r#""a b""#, "scope"]
+        [
+            "redirectTo",
+            "5",
+            r#""yes""#,
+            "redirect_to",
+            r#""a b""#,
+            "scope"
+        ]
     );
     assert_eq!(errors[3].0, "`redirect_to` is given more than once");
     assert_eq!(options.redirect_to.as_deref(), Some("/ok"));
@@ -722,7 +747,10 @@ fn with_auth_reports_each_option() {
         r#"redirect_to = "/a", redirect_if_authenticated, role = "admin""#,
     );
 
-    assert_eq!(targets(&errors), ["redirect_to", "redirect_if_authenticated"]);
+    assert_eq!(
+        targets(&errors),
+        ["redirect_to", "redirect_if_authenticated"]
+    );
     assert_eq!(options.role.as_deref(), Some("admin"));
 }
 

@@ -28,9 +28,9 @@ pub(super) fn check_role(literal: LitStr) -> syn::Result<LitStr> {
             role.trim()
         ))
     } else {
-        role.chars().find(|c| c.is_control()).map(|c| {
-            format!("`role` must not contain control characters, found {c:?}")
-        })
+        role.chars()
+            .find(|c| c.is_control())
+            .map(|c| format!("`role` must not contain control characters, found {c:?}"))
     };
 
     match reason {
