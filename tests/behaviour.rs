@@ -466,6 +466,67 @@ async fn sessions_survive_restart_and_rotation(example: &str) {
     expect_status(me, StatusCode::UNAUTHORIZED).await;
 }
 
+async fn large_session_round_trips_in_chunks(example: &str) {
+    let (_provider, demo) = start(example).await;
+    let (client, _) = browser();
+
+    // A session as large as one with a long group list: about 12 KB of
+    // claims, sealed with the demo's secret as a sign-in would seal it.
+    let config = roq_auth::Config::builder()
+        .secret(APP_SECRET)
+        .issuer_url("http://127.0.0.1:1")
+        .client_id(CLIENT_ID)
+        .client_secret(CLIENT_SECRET)
+        .base_url(demo.origin.clone())
+        .build()
+        .unwrap();
+    let groups: Vec<String> = (0..800)
+        .map(|index| format!("group-{index:05}-x"))
+        .collect();
+    let user = roq_auth::User::new("ivan")
+        .with_name("Ivan")
+        .with_claim("groups", groups.clone());
+    let cookie = roq_auth::Auth::new(config)
+        .test_session_cookie(user, &["openid"])
+        .unwrap();
+    assert!(
+        cookie.contains("roq_session.3="),
+        "the session is not chunked"
+    );
+
+    let me = client
+        .get(demo.url("/api/me"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let me: Value = serde_json::from_str(&expect_status(me, StatusCode::OK).await).unwrap();
+    assert_eq!(me["sub"], "ivan");
+
+    let session = client
+        .get(demo.url("/api/auth/session"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let session: Value =
+        serde_json::from_str(&expect_status(session, StatusCode::OK).await).unwrap();
+    assert_eq!(session["user"]["groups"], json!(groups));
+
+    // Signing out removes every chunk.
+    let logout = client
+        .get(demo.url("/api/auth/logout"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    for index in 0..4 {
+        let removal = set_cookie(logout.headers(), &format!("roq_session.{index}"))
+            .unwrap_or_else(|| panic!("chunk {index} is not removed"));
+        assert!(removal.contains("Max-Age=0"), "{removal}");
+    }
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         suite!(@adapter axum, "demo", $($case),*);
@@ -499,4 +560,5 @@ suite!(
     demo_without_secret_says_it_uses_a_throwaway_key,
     two_tabs_sign_in_at_once,
     sessions_survive_restart_and_rotation,
+    large_session_round_trips_in_chunks,
 );

@@ -63,6 +63,12 @@ fn normalise(candidate: &str) -> Option<String> {
         return None;
     }
 
+    // Dot segments can turn a safe path into `//host` once resolved:
+    // `/..//evil.example` becomes `//evil.example`.
+    if resolved.path().starts_with("//") {
+        return None;
+    }
+
     let mut path = resolved.path().to_owned();
     if let Some(query) = resolved.query() {
         path.push('?');
@@ -162,5 +168,8 @@ mod tests {
     fn dot_segments_cannot_leave_the_origin() {
         assert_eq!(sanitize_return_to(Some("/a/../../b")), "/b");
         assert_eq!(sanitize_return_to(Some("/./dashboard")), "/dashboard");
+        assert_eq!(sanitize_return_to(Some("/..//y")), "/");
+        assert_eq!(sanitize_return_to(Some("/a/..//evil.example")), "/");
+        assert_eq!(sanitize_return_to(Some("/%2e%2e//evil.example")), "/");
     }
 }
