@@ -65,6 +65,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     support::announce(local, &setup.config);
     let auth = Auth::new(setup.config);
+    support::spawn_provider_check(auth.clone());
     axum::serve(listener, app(auth)).await?;
 
     drop(setup.dev_provider);

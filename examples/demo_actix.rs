@@ -88,6 +88,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     support::announce(local, &setup.config);
     let auth = Auth::new(setup.config);
+    support::spawn_provider_check(auth.clone());
     HttpServer::new(move || {
         App::new()
             .configure(routes)

@@ -22,8 +22,8 @@
 
 pub use roq_auth_core::{
     config, guard, response, return_to, seal, session, Auth, AuthRoute, ClaimFilter, Clock, Config,
-    ConfigBuilder, ConfigError, GuardOutcome, GuardPolicy, LoadedSession, Policy, Secret,
-    SessionTooLarge, SystemClock, User,
+    ConfigBuilder, ConfigError, GuardOutcome, GuardPolicy, LoadedSession, Policy, ProviderError,
+    Secret, SessionTooLarge, SystemClock, User,
 };
 
 /// The Axum adapter: the auth routes, the [`AuthLayer`](axum::AuthLayer),

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use roq_auth::{Config, ConfigBuilder, User};
+use roq_auth::{Auth, Config, ConfigBuilder, User};
 use roq_auth_devprovider::{DevProvider, DevProviderConfig};
 
 /// Default listen address of the demos, replaced by `ROQ_BIND`.
@@ -104,6 +104,22 @@ pub fn announce(local: SocketAddr, config: &Config) {
         "Open {}/ in a browser",
         config.base_url().as_str().trim_end_matches('/')
     );
+}
+
+/// Checks the provider in the background and logs the outcome, so a
+/// misconfigured issuer shows at start-up without delaying it.
+pub fn spawn_provider_check(auth: Auth) {
+    tokio::spawn(async move {
+        match auth.check_provider().await {
+            Ok(()) => {
+                tracing::info!(issuer = %auth.config().issuer(), "OpenID provider is reachable")
+            }
+            Err(err) => tracing::warn!(
+                error = %err,
+                "OpenID provider check failed; sign-in will try again"
+            ),
+        }
+    });
 }
 
 fn env(name: &str) -> Option<String> {

@@ -92,6 +92,11 @@ struct Transaction {
     return_to: String,
 }
 
+/// An error from the OpenID provider, from [`Auth::check_provider`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ProviderError(OidcError);
+
 /// The configured sign-in of one application.
 ///
 /// Build it once at start-up and share it: cloning is cheap, and the
@@ -179,6 +184,26 @@ impl Auth {
     /// A [`ConfigError`] naming the first missing or invalid variable.
     pub fn from_env() -> Result<Auth, ConfigError> {
         Config::from_env().map(Auth::new)
+    }
+
+    /// Fetches the provider's metadata now instead of at the first sign-in,
+    /// so that start-up can log a misconfiguration early.
+    ///
+    /// Failing here is not fatal: sign-in tries again, so an application
+    /// may start while its provider is down.
+    ///
+    /// # Errors
+    ///
+    /// [`ProviderError`] when the provider cannot be reached, does not
+    /// respond in time, or serves metadata for another issuer or without the
+    /// authorization code flow.
+    pub async fn check_provider(&self) -> Result<(), ProviderError> {
+        self.inner
+            .provider
+            .metadata(&self.inner.config)
+            .await
+            .map(|_| ())
+            .map_err(ProviderError)
     }
 
     /// The configuration this sign-in was built from.
@@ -513,11 +538,7 @@ impl Auth {
             }
             Err(err) => {
                 tracing::error!(error = %err, "code exchange failed");
-                return fail(
-                    StatusCode::BAD_GATEWAY,
-                    "Sign-in failed",
-                    "The identity provider gave an invalid answer.",
-                );
+                return fail(err.status(), "Sign-in failed", failure_detail(&err));
             }
         };
 
@@ -534,11 +555,7 @@ impl Auth {
             Ok(claims) => claims,
             Err(err) => {
                 tracing::error!(error = %err, "rejected ID token");
-                return fail(
-                    StatusCode::BAD_GATEWAY,
-                    "Sign-in failed",
-                    "The identity provider gave an invalid answer.",
-                );
+                return fail(err.status(), "Sign-in failed", failure_detail(&err));
             }
         };
         let Some(user) = User::from_id_token_claims(claims, &config.claim_filter) else {
@@ -616,16 +633,11 @@ impl Auth {
     }
 
     fn provider_error_page(&self, err: &OidcError, retry: Option<&str>) -> Response<Bytes> {
-        tracing::error!(error = %err, "cannot reach a usable OpenID provider");
-        let status = if err.is_unavailable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::BAD_GATEWAY
-        };
+        tracing::error!(error = %err, "cannot use the OpenID provider");
         error_page(
-            status,
+            err.status(),
             "Sign-in is unavailable",
-            "The identity provider cannot be reached right now. Please try again in a moment.",
+            failure_detail(err),
             retry,
         )
         .build()
@@ -701,6 +713,20 @@ impl Auth {
             .unwrap_or_else(|| format!("{prefix}unknown"));
         removals.insert(0, remove_cookie(&current, self.transaction_scope()));
         removals
+    }
+}
+
+/// The sentence an error page shows for a failed step at the provider. The
+/// reason itself goes to the log only.
+fn failure_detail(err: &OidcError) -> &'static str {
+    match err {
+        OidcError::TimedOut(_) => {
+            "The identity provider did not respond in time. Please try again in a moment."
+        }
+        OidcError::Unreachable(_) => {
+            "The identity provider cannot be reached right now. Please try again in a moment."
+        }
+        _ => "The identity provider gave an invalid response.",
     }
 }
 

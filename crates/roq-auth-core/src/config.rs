@@ -212,6 +212,7 @@ impl Config {
     /// | `ROQ_PREVIOUS_SECRETS` | optional: earlier secrets, comma-separated, newest first, still accepted when reading sessions |
     /// | `ROQ_SESSION_MAX_AGE` | optional: seconds a session lasts after sign-in, default 2592000 (30 days) |
     /// | `ROQ_SESSION_INACTIVITY_TIMEOUT` | optional: seconds without a request after which a session ends, default 86400 (24 hours) |
+    /// | `ROQ_HTTP_TIMEOUT` | optional: seconds each request to the provider may take, default 10 |
     ///
     /// # Errors
     ///
@@ -358,6 +359,9 @@ impl ConfigBuilder {
             builder.session_inactivity_timeout =
                 Some(parse_seconds("ROQ_SESSION_INACTIVITY_TIMEOUT", &seconds)?);
         }
+        if let Some(seconds) = env_var("ROQ_HTTP_TIMEOUT")? {
+            builder.http_timeout = Some(parse_seconds("ROQ_HTTP_TIMEOUT", &seconds)?);
+        }
         Ok(builder)
     }
 
@@ -490,7 +494,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the timeout of each request to the provider.
+    /// Sets the timeout of each request to the provider (`ROQ_HTTP_TIMEOUT`,
+    /// in seconds).
     ///
     /// The default value is 10 seconds.
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
@@ -558,6 +563,12 @@ impl ConfigBuilder {
         if session_max_age.as_secs() == 0 {
             return Err(ConfigError::invalid(
                 "ROQ_SESSION_MAX_AGE",
+                "must be at least 1 second",
+            ));
+        }
+        if self.http_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(ConfigError::invalid(
+                "ROQ_HTTP_TIMEOUT",
                 "must be at least 1 second",
             ));
         }

@@ -28,7 +28,7 @@ pub mod seal;
 pub mod session;
 mod session_cookie;
 
-pub use auth::{Auth, AuthRoute, LoadedSession};
+pub use auth::{Auth, AuthRoute, LoadedSession, ProviderError};
 pub use config::{ClaimFilter, Clock, Config, ConfigBuilder, ConfigError, Secret, SystemClock};
 pub use guard::{GuardOutcome, GuardPolicy, Policy};
 pub use session::{Session, User};

@@ -69,8 +69,12 @@ pub(crate) struct ProviderMetadata {
 /// Messages name the step and never contain a token or secret.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OidcError {
-    #[error("provider discovery failed: {0}")]
-    Discovery(String),
+    #[error("the provider cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("the provider did not respond in time: {0}")]
+    TimedOut(String),
+    #[error("the provider's metadata is invalid: {0}")]
+    Metadata(String),
     #[error("the provider rejected the authorization code ({0})")]
     InvalidGrant(String),
     #[error("the token request failed: {0}")]
@@ -82,9 +86,44 @@ pub(crate) enum OidcError {
 }
 
 impl OidcError {
-    /// Whether the provider was unreachable, rather than wrong.
-    pub(crate) fn is_unavailable(&self) -> bool {
-        matches!(self, OidcError::Discovery(_))
+    /// The status of the error page: 503 when the provider cannot be
+    /// reached, 504 when it does not respond in time, 400 when it rejected
+    /// the code, and 502 when it responded with something invalid.
+    pub(crate) fn status(&self) -> http::StatusCode {
+        match self {
+            OidcError::Unreachable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+            OidcError::TimedOut(_) => http::StatusCode::GATEWAY_TIMEOUT,
+            OidcError::InvalidGrant(_) => http::StatusCode::BAD_REQUEST,
+            _ => http::StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// A failed GET of a JSON document from the provider.
+enum FetchError {
+    Unreachable(String),
+    TimedOut(String),
+    Invalid(String),
+}
+
+impl FetchError {
+    /// Converts the error, naming an invalid document with `invalid`.
+    fn into_oidc(self, invalid: fn(String) -> OidcError) -> OidcError {
+        match self {
+            FetchError::Unreachable(message) => OidcError::Unreachable(message),
+            FetchError::TimedOut(message) => OidcError::TimedOut(message),
+            FetchError::Invalid(message) => invalid(message),
+        }
+    }
+
+    fn from_transport(url: &str, err: &reqwest::Error) -> FetchError {
+        if err.is_timeout() {
+            FetchError::TimedOut(format!("GET {url} timed out"))
+        } else if err.is_connect() {
+            FetchError::Unreachable(format!("GET {url} could not connect"))
+        } else {
+            FetchError::Unreachable(format!("GET {url} failed: {}", err.without_url_ref()))
+        }
     }
 }
 
@@ -169,13 +208,16 @@ impl Provider {
             "{}/.well-known/openid-configuration",
             config.issuer.trim_end_matches('/')
         );
-        let metadata: ProviderMetadata = self.get_json(&url).await.map_err(OidcError::Discovery)?;
+        let metadata: ProviderMetadata = self
+            .get_json(&url)
+            .await
+            .map_err(|err| err.into_oidc(OidcError::Metadata))?;
 
         // OpenID Connect Discovery 1.0, section 4.3: the issuer in the
         // metadata must be exactly the one we asked, or a provider could
         // speak for another.
         if metadata.issuer != config.issuer {
-            return Err(OidcError::Discovery(format!(
+            return Err(OidcError::Metadata(format!(
                 "the metadata names issuer {:?}, but ROQ_ISSUER_URL is {:?}",
                 metadata.issuer, config.issuer
             )));
@@ -185,7 +227,7 @@ impl Provider {
             .iter()
             .any(|t| t == "code")
         {
-            return Err(OidcError::Discovery(
+            return Err(OidcError::Metadata(
                 "the provider does not support the authorization code flow (response type `code`)"
                     .into(),
             ));
@@ -196,7 +238,7 @@ impl Provider {
             ("jwks_uri", &metadata.jwks_uri),
         ] {
             url::Url::parse(endpoint).map_err(|err| {
-                OidcError::Discovery(format!("{name} {endpoint:?} is not a URL ({err})"))
+                OidcError::Metadata(format!("{name} {endpoint:?} is not a URL ({err})"))
             })?;
         }
 
@@ -204,24 +246,24 @@ impl Provider {
         Ok(metadata)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
         let response = self
             .http
             .get(url)
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|err| describe_transport_error(url, &err))?;
+            .map_err(|err| FetchError::from_transport(url, &err))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("GET {url} answered {status}"));
+            return Err(FetchError::Invalid(format!("GET {url} returned {status}")));
         }
         let body = response
             .bytes()
             .await
-            .map_err(|err| describe_transport_error(url, &err))?;
+            .map_err(|err| FetchError::from_transport(url, &err))?;
         serde_json::from_slice(&body)
-            .map_err(|err| format!("GET {url} returned invalid JSON ({err})"))
+            .map_err(|err| FetchError::Invalid(format!("GET {url} returned invalid JSON ({err})")))
     }
 
     fn client(
@@ -230,11 +272,11 @@ impl Provider {
         metadata: &ProviderMetadata,
     ) -> Result<CodeClient, OidcError> {
         let auth_url = AuthUrl::new(metadata.authorization_endpoint.clone())
-            .map_err(|err| OidcError::Discovery(err.to_string()))?;
+            .map_err(|err| OidcError::Metadata(err.to_string()))?;
         let token_url = TokenUrl::new(metadata.token_endpoint.clone())
-            .map_err(|err| OidcError::Discovery(err.to_string()))?;
+            .map_err(|err| OidcError::Metadata(err.to_string()))?;
         let redirect_url = RedirectUrl::new(config.redirect_uri())
-            .map_err(|err| OidcError::Discovery(err.to_string()))?;
+            .map_err(|err| OidcError::Metadata(err.to_string()))?;
         Ok(oauth2::Client::new(ClientId::new(config.client_id.clone()))
             .set_client_secret(ClientSecret::new(config.client_secret.expose().to_owned()))
             .set_auth_uri(auth_url)
@@ -291,6 +333,14 @@ impl Provider {
                         OidcError::InvalidGrant(code)
                     } else {
                         OidcError::TokenRequest(format!("the provider returned error `{code}`"))
+                    }
+                }
+                RequestTokenError::Request(oauth2::HttpClientError::Reqwest(err)) => {
+                    match FetchError::from_transport(&metadata.token_endpoint, &err) {
+                        FetchError::TimedOut(message) => OidcError::TimedOut(message),
+                        FetchError::Unreachable(message) | FetchError::Invalid(message) => {
+                            OidcError::Unreachable(message)
+                        }
                     }
                 }
                 RequestTokenError::Request(err) => OidcError::TokenRequest(format!("{err}")),
@@ -390,7 +440,7 @@ impl Provider {
             let keys: JwkSet = self
                 .get_json(&metadata.jwks_uri)
                 .await
-                .map_err(OidcError::Jwks)?;
+                .map_err(|err| err.into_oidc(OidcError::Jwks))?;
             tracing::debug!(keys = keys.keys.len(), "fetched provider signing keys");
             *cached = Some(CachedKeys {
                 keys,
@@ -476,19 +526,6 @@ fn check_issued_at(claims: &Map<String, Value>, now: u64, leeway: u64) -> Result
         return Err(OidcError::IdToken("iat is too old".into()));
     }
     Ok(())
-}
-
-/// Describes a transport error without the URL's query, which for some
-/// requests carries codes.
-fn describe_transport_error(url: &str, err: &reqwest::Error) -> String {
-    let reason = if err.is_timeout() {
-        "timed out".to_owned()
-    } else if err.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        err.without_url_ref().to_string()
-    };
-    format!("GET {url} failed: {reason}")
 }
 
 trait WithoutUrl {
