@@ -14,12 +14,14 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 /// The client id the demos register at their development provider.
 const DEV_CLIENT_ID: &str = "roq-demo";
 
-/// Starts logging at `info`, or at the level `RUST_LOG` sets.
+/// Starts logging to stderr at `info`, or at the level `RUST_LOG` sets.
+/// Stdout keeps only the lines that tools and tests read.
 pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
 }
 
