@@ -10,8 +10,8 @@ use crate::return_to::sanitize_return_to;
 use crate::session::{Session, User};
 use crate::Auth;
 
-/// Whether a guarded handler serves pages or an API, which decides how a
-/// request it turns away is answered.
+/// Whether a guarded handler serves pages or an API, which decides the
+/// response to a request that the guard rejects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PolicyKind {
     /// A page (`#[require_auth]`): signed-out visitors are redirected, and
@@ -23,7 +23,8 @@ pub enum PolicyKind {
     Api,
 }
 
-/// What a guarded handler requires, and what a request that fails it gets.
+/// The requirements of a guarded handler, and the responses to requests
+/// that fail them.
 ///
 /// The macros build one in a `const` from their options:
 ///
@@ -51,7 +52,7 @@ pub struct Policy {
     pub redirect_to: Option<&'static str>,
     /// Pages only: sends signed-in visitors away and serves signed-out
     /// ones, for pages such as a sign-in page. The requirements below do
-    /// not apply then, because the handler never sees a session.
+    /// not apply then, because the handler never receives a session.
     pub redirect_if_authenticated: bool,
     /// A role the user must have, in the claim named by
     /// [`ConfigBuilder::roles_claim`](crate::ConfigBuilder::roles_claim).
@@ -138,8 +139,8 @@ pub trait GuardPolicy {
 pub enum GuardOutcome {
     /// Let the request through, with the session when there is one.
     Allow(Option<Session>),
-    /// Answer the request with this response (a redirect, a 401 or a 403)
-    /// instead of running the handler.
+    /// Respond with this response (a redirect, a 401 or a 403) instead of
+    /// running the handler.
     Deny(Response<Bytes>),
 }
 
@@ -280,8 +281,8 @@ fn redirect_target(policy: &Policy) -> Option<&'static str> {
 }
 
 /// Returns whether the roles claim `claim` of `user` contains `role`. The
-/// claim may be one role as a string, or an array of strings. Anything else
-/// holds no role.
+/// claim may be one role as a string, or an array of strings. A claim of
+/// any other type contains no role.
 fn has_role(user: &User, claim: &str, role: &str) -> bool {
     match user.claim(claim) {
         Some(Value::String(granted)) => granted == role,
@@ -292,8 +293,8 @@ fn has_role(user: &User, claim: &str, role: &str) -> bool {
 
 /// Returns the `403 Forbidden` response of a page or an API.
 ///
-/// The response does not say which requirement failed, so that it tells a
-/// visitor nothing about the rules beyond "not allowed".
+/// The response does not name the requirement that failed, so that it
+/// reveals nothing about the rules beyond "not allowed".
 fn forbidden_response(kind: PolicyKind) -> Response<Bytes> {
     match kind {
         PolicyKind::Api => ResponseBuilder::json(

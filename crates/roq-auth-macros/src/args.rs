@@ -244,10 +244,11 @@ fn check_conflicts(seen: &[(OptionName, Ident)], errors: &mut Errors) {
 
 /// Parses one option, stopping at the next comma or earlier.
 ///
-/// Returns `None` when no option name could be read. Once the name is read,
-/// a problem with the value is added to `errors` and the option is returned
-/// without its value, so that a repeat of the name is still detected. The
-/// caller skips what is left of the option.
+/// Returns `None`, after adding the error, when the next tokens are not an
+/// option of this macro. Once the name is read, a problem with the value is
+/// added to `errors` and the option is returned without its value, so that
+/// a repeat of the name is still detected. The caller skips what is left of
+/// the option.
 fn parse_option(
     kind: MacroKind,
     input: ParseStream,

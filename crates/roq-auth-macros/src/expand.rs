@@ -43,6 +43,11 @@ use crate::errors::Errors;
 /// `adapter` is the path of the framework adapter, or the error from
 /// resolving it. On any error the output is `item` unchanged plus one
 /// `compile_error!` per problem, so that the user sees no follow-on errors.
+///
+/// NOTE: a second guard attribute below this one stays on the item, so it
+/// still expands and reports the function's own problems, such as a missing
+/// `async`, once more under its name. Dropping it would instead warn that
+/// its import is unused.
 pub(crate) fn expand(
     kind: MacroKind,
     adapter: syn::Result<TokenStream>,
@@ -163,22 +168,23 @@ fn read_handler(kind: MacroKind, item: TokenStream, errors: &mut Errors) -> Opti
     Some(handler)
 }
 
+/// Returns which guard macro `attr` is, if any. The names are matched by
+/// their last path segment, as in `#[roq_auth::axum::with_auth]`.
+fn guard_kind(attr: &Attribute) -> Option<MacroKind> {
+    let last = attr.path().segments.last()?;
+
+    [MacroKind::RequireAuth, MacroKind::WithAuth]
+        .into_iter()
+        .find(|kind| last.ident == kind.name())
+}
+
 /// Reports `attr` if it is a second `#[require_auth]` or `#[with_auth]`.
 ///
 /// Only the attributes below this one are still on the function, because
 /// rustc expands attributes from the top down, so the lower of two guards
-/// gets the error. The names are matched by their last path segment, as in
-/// `#[roq_auth::axum::with_auth]`.
+/// gets the error.
 fn check_other_guard(kind: MacroKind, attr: &Attribute, errors: &mut Errors) {
-    let Some(last) = attr.path().segments.last() else {
-        return;
-    };
-
-    let other = if last.ident == MacroKind::RequireAuth.name() {
-        MacroKind::RequireAuth
-    } else if last.ident == MacroKind::WithAuth.name() {
-        MacroKind::WithAuth
-    } else {
+    let Some(other) = guard_kind(attr) else {
         return;
     };
 

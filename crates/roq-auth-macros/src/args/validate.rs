@@ -1,6 +1,6 @@
 //! Checks of the string values of `redirect_to`, `role` and `scope`. Each
-//! check returns the literal, or an error at the literal that says why it
-//! is invalid.
+//! check returns the literal, or an error at the literal that gives the
+//! reason it is invalid.
 
 use syn::LitStr;
 

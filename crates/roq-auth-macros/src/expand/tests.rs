@@ -533,6 +533,22 @@ fn error_output_keeps_original_item() {
 }
 
 #[test]
+fn error_output_keeps_declaration_without_body() {
+    let item = "async fn me(&self);";
+    let output = expand(
+        MacroKind::WithAuth,
+        adapter(),
+        TokenStream::new(),
+        tokens(item),
+    );
+
+    assert!(
+        output.to_string().starts_with("async fn me (& self) ;"),
+        "{output}"
+    );
+}
+
+#[test]
 fn error_output_keeps_non_function_item() {
     let item = "struct Dashboard;";
     let output = expand(

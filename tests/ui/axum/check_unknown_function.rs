@@ -1,0 +1,14 @@
+use roq_auth::axum::{with_auth, User};
+
+fn is_staff(user: &User) -> bool {
+    user.sub.starts_with("staff-")
+}
+
+#[with_auth(check = is_stafff)]
+async fn staff_api() -> &'static str {
+    "staff"
+}
+
+fn main() {
+    let _ = is_staff;
+}

@@ -1,0 +1,8 @@
+use roq_auth::axum::require_auth;
+
+#[require_auth(redirect_if_authenticated, role = "admin")]
+async fn login_page() -> &'static str {
+    "sign in"
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use roq_auth::axum::with_auth;
+
+#[with_auth(role)]
+async fn users() -> &'static str {
+    "users"
+}
+
+fn main() {}
