@@ -180,12 +180,13 @@ impl<P: GuardPolicy> FromRequest for Guard<P> {
             .map(|target| target.as_str())
             .unwrap_or("/");
 
-        // Reading first lets the middleware renew or remove the session
-        // cookie whatever the guard decides.
-        if let Err(rejection) = read_session(request) {
-            return ready(Err(rejection.into()));
-        }
-        match auth.guard(&P::POLICY, &headers_to_core(request.headers()), target) {
+        // The session is read once, here, so the middleware can renew or
+        // remove its cookie whatever the guard decides.
+        let session = match read_session(request) {
+            Ok(session) => session,
+            Err(rejection) => return ready(Err(rejection.into())),
+        };
+        match auth.decide(&P::POLICY, session, target) {
             GuardOutcome::Allow(session) => {
                 request.extensions_mut().insert(ReadOnce(session));
                 ready(Ok(Guard(PhantomData)))

@@ -155,10 +155,10 @@ where
             .map(|target| target.as_str().to_owned())
             .unwrap_or_else(|| "/".to_owned());
 
-        // Reading first lets the layer renew or remove the session cookie
-        // whatever the guard decides.
-        read_session(parts).map_err(IntoResponse::into_response)?;
-        match auth.guard(&P::POLICY, &parts.headers, &target) {
+        // The session is read once, here, so the layer can renew or remove
+        // its cookie whatever the guard decides.
+        let session = read_session(parts).map_err(IntoResponse::into_response)?;
+        match auth.decide(&P::POLICY, session, &target) {
             GuardOutcome::Allow(session) => {
                 parts.extensions.insert(ReadOnce(session));
                 Ok(Guard(PhantomData))

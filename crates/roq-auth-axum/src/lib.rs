@@ -47,14 +47,16 @@ pub use extract::{Session, SessionRejection};
 pub use layer::{AuthLayer, AuthService};
 pub use roq_auth_core::{Auth, AuthRoute, Config, ConfigBuilder, ConfigError, User};
 
-/// Protects a page: signed-out visitors are redirected to sign in.
+/// Protects a page: signed-out visitors are redirected to sign in, and
+/// signed-in visitors who lack a required `role`, `scope` or `check` get 403.
 ///
 /// See the [`roq_auth_macros`] documentation of `axum_require_auth` for every
 /// option.
 pub use roq_auth_macros::axum_require_auth as require_auth;
 
 /// Protects an API handler: signed-out callers get 401 with
-/// `{"error":"unauthorized"}`.
+/// `{"error":"unauthorized"}`, and signed-in callers who lack a required
+/// `role`, `scope` or `check` get 403 with `{"error":"forbidden"}`.
 ///
 /// See the [`roq_auth_macros`] documentation of `axum_with_auth` for details.
 pub use roq_auth_macros::axum_with_auth as with_auth;

@@ -184,8 +184,18 @@ impl Auth {
         headers: &HeaderMap,
         request_target: &str,
     ) -> GuardOutcome {
-        let session = self.session(headers);
+        self.decide(policy, self.session(headers), request_target)
+    }
 
+    /// Applies a guard's policy to a session the caller already read, for
+    /// adapters that load the session once per request with
+    /// [`Auth::load_session`]. Otherwise the same as [`Auth::guard`].
+    pub fn decide(
+        &self,
+        policy: &Policy,
+        session: Option<Session>,
+        request_target: &str,
+    ) -> GuardOutcome {
         if policy.kind == PolicyKind::Page && policy.redirect_if_authenticated {
             return match session {
                 Some(_) => {
