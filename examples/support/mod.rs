@@ -189,8 +189,14 @@ fn escape(text: &str) -> String {
     roq_auth::response::escape_html(text)
 }
 
+/// Reloads a page the browser restores from its back/forward cache.
+/// Chromium keeps pages there despite `Cache-Control: no-store`, so without
+/// this, Back after signing out would show the signed-in page again.
+const RELOAD_FROM_BFCACHE: &str =
+    "<script>addEventListener('pageshow', (event) => { if (event.persisted) location.reload(); });</script>";
+
 fn page(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{body}\n</body></html>\n"
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>{RELOAD_FROM_BFCACHE}</head>\n<body>\n<h1>{title}</h1>\n{body}\n</body></html>\n"
     )
 }

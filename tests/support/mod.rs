@@ -49,6 +49,14 @@ impl OidcProvider {
     /// Starts the provider with one client whose redirect URIs point at an
     /// app on `app_origin`.
     pub async fn start(app_origin: &str) -> OidcProvider {
+        OidcProvider::start_with_host(app_origin, "127.0.0.1").await
+    }
+
+    /// Starts the provider like [`OidcProvider::start`], with the issuer
+    /// `http://{host}:PORT`. It still listens on 127.0.0.1 only, so `host`
+    /// must resolve there. The browser tests use `localhost`, so that the
+    /// provider and an app on 127.0.0.1 are two sites.
+    pub async fn start_with_host(app_origin: &str, host: &str) -> OidcProvider {
         let clients = serde_json::json!([{
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
@@ -60,7 +68,7 @@ impl OidcProvider {
         command
             .arg(script)
             .env("PROVIDER_PORT", "0")
-            .env("PROVIDER_HOST", "127.0.0.1")
+            .env("PROVIDER_HOST", host)
             .env("PROVIDER_CLIENTS", clients.to_string());
         let (child, line) =
             spawn_and_wait(command, |line| line.contains("\"event\":\"listening\"")).await;
@@ -72,6 +80,15 @@ impl OidcProvider {
             .expect("the ready line has an issuer")
             .to_owned();
         OidcProvider { child, issuer }
+    }
+
+    /// Stops the provider and waits until it has exited, so that requests
+    /// to it fail from then on.
+    pub async fn stop(mut self) {
+        self.child
+            .kill()
+            .await
+            .expect("the provider can be stopped");
     }
 }
 
@@ -371,4 +388,177 @@ pub async fn complete_dev_provider_login(
 
     let response = client.post(form_url).form(&form).send().await.unwrap();
     location(&response)
+}
+
+/// How long [`DemoLog::wait_for`] waits for a line: the demo writes its log
+/// line before it sends the response, so the line is normally there at once.
+const LOG_WAIT: Duration = Duration::from_secs(3);
+
+/// Every line a demo printed on stdout and stderr, with ANSI colour codes
+/// removed, for tests that check what the server logged. `tracing`'s default
+/// writer is stdout, so the log lines arrive there.
+#[derive(Clone, Default)]
+pub struct DemoLog {
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl DemoLog {
+    fn push(&self, line: &str) {
+        self.lines
+            .lock()
+            .expect("the log lock is never poisoned")
+            .push(strip_ansi(line));
+    }
+
+    /// Returns the number of lines so far: a mark for
+    /// [`DemoLog::lines_since`].
+    pub fn len(&self) -> usize {
+        self.lines
+            .lock()
+            .expect("the log lock is never poisoned")
+            .len()
+    }
+
+    /// Returns whether nothing was printed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Returns the lines printed after the first `mark` lines.
+    pub fn lines_since(&self, mark: usize) -> Vec<String> {
+        let lines = self.lines.lock().expect("the log lock is never poisoned");
+        lines.get(mark..).unwrap_or_default().to_vec()
+    }
+
+    /// Returns every line so far, joined with newlines.
+    pub fn text(&self) -> String {
+        self.lines_since(0).join("\n")
+    }
+
+    /// Waits up to 3 seconds for a line after `mark` that satisfies
+    /// `matches`, and returns it.
+    pub async fn wait_for(&self, mark: usize, matches: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + LOG_WAIT;
+        loop {
+            if let Some(line) = self
+                .lines_since(mark)
+                .into_iter()
+                .find(|line| matches(line))
+            {
+                return Some(line);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Removes ANSI escape sequences (`ESC [ … letter`) from a line.
+fn strip_ansi(line: &str) -> String {
+    let mut text = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
+
+impl Demo {
+    /// Starts the example `name` like [`Demo::start`], but collects what it
+    /// prints on stdout and stderr into the returned [`DemoLog`] instead of
+    /// passing stderr through. Port 0 lets the demo pick a free port, which
+    /// `origin` then names.
+    pub async fn start_logged(name: &str, port: u16, env: &[(&str, &str)]) -> (Demo, DemoLog) {
+        let binary = example_binary(name);
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build --examples` or the whole `cargo test` first",
+            binary.display()
+        );
+
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROQ_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+
+        let log = DemoLog::default();
+        let (child, line) = spawn_logged(command, "roq-auth demo listening on ", &log).await;
+        let origin = line
+            .trim()
+            .strip_prefix("roq-auth demo listening on ")
+            .expect("the ready line names the origin")
+            .to_owned();
+        let banner = log.lines_since(0);
+        (
+            Demo {
+                child,
+                origin,
+                banner,
+            },
+            log,
+        )
+    }
+}
+
+/// Starts `command` with stdout and stderr piped into `log`, and waits
+/// until a stdout line starts with `prefix`. That line is not logged.
+async fn spawn_logged(mut command: Command, prefix: &str, log: &DemoLog) -> (Child, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("the child process starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+
+    let stderr_log = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            stderr_log.push(&line);
+        }
+    });
+
+    let wait = async {
+        while let Some(line) = stdout.next_line().await.expect("stdout is readable") {
+            if line.starts_with(prefix) {
+                return Some(line);
+            }
+            log.push(&line);
+        }
+        None
+    };
+    let line = tokio::time::timeout(START_TIMEOUT, wait)
+        .await
+        .expect("the child printed its ready line in time")
+        .unwrap_or_else(|| {
+            panic!(
+                "the child exited before it was ready; it printed:\n{}",
+                log.text()
+            )
+        });
+
+    let stdout_log = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            stdout_log.push(&line);
+        }
+    });
+    (child, line)
 }
