@@ -418,24 +418,30 @@ impl Auth {
             .as_deref()
             .and_then(|state| self.transaction_cookie_name(state));
         let cleanup = self.transaction_cleanup(&request.headers, transaction_cookie.as_deref());
-        let fail = |status: StatusCode, title: &str, detail: &str| {
+        let page = |status: StatusCode, title: &str, detail: &str, cookies: &[HeaderValue]| {
             let mut response = error_page(status, title, detail, Some(&login_href))
                 .header(http::header::REFERRER_POLICY, "no-referrer");
-            for set_cookie in &cleanup {
+            for set_cookie in cookies {
                 response = response.cookie(set_cookie.clone());
             }
             response.build()
+        };
+        // After the state matched, only this sign-in's transaction ends.
+        let fail =
+            |status: StatusCode, title: &str, detail: &str| page(status, title, detail, &cleanup);
+        // Before, the response may be forged, so every sign-in in progress
+        // in this browser ends: none of them can be trusted to be the user's.
+        let abandon = |title: &str, detail: &str| {
+            let removals =
+                self.remove_all_transactions(&request.headers, transaction_cookie.as_deref());
+            page(StatusCode::BAD_REQUEST, title, detail, &removals)
         };
 
         let params = match CallbackParams::parse(request.uri.query().unwrap_or("")) {
             Ok(params) => params,
             Err(reason) => {
                 tracing::warn!(reason, "rejected callback: malformed query");
-                return fail(
-                    StatusCode::BAD_REQUEST,
-                    "Sign-in failed",
-                    "The sign-in response was malformed.",
-                );
+                return abandon("Sign-in failed", "The sign-in response was malformed.");
             }
         };
 
@@ -450,9 +456,27 @@ impl Auth {
             })
         });
         let Some(transaction) = transaction else {
-            tracing::warn!("rejected callback: no valid sign-in transaction cookie");
-            return fail(
-                StatusCode::BAD_REQUEST,
+            let prefix = &self.inner.transaction_cookie_prefix;
+            let named = transaction_cookie
+                .as_deref()
+                .is_some_and(|name| cookie_values(&request.headers, name).next().is_some());
+            let others = cookie_names_with_prefix(&request.headers, prefix)
+                .next()
+                .is_some();
+            if state_param.is_none() {
+                tracing::warn!("rejected callback: the state parameter is missing");
+            } else if named {
+                tracing::warn!(
+                    "rejected callback: the sign-in transaction cookie is invalid or expired"
+                );
+            } else if others {
+                tracing::warn!(
+                    "rejected callback: the state matches no sign-in transaction in progress"
+                );
+            } else {
+                tracing::warn!("rejected callback: no sign-in transaction cookie");
+            }
+            return abandon(
                 "Sign-in failed",
                 "This sign-in has expired or was started in another browser. Please sign in again.",
             );
@@ -464,8 +488,7 @@ impl Auth {
             .is_some_and(|state| bool::from(state.as_bytes().ct_eq(transaction.state.as_bytes())));
         if !state_matches {
             tracing::warn!("rejected callback: state is missing or does not match");
-            return fail(
-                StatusCode::BAD_REQUEST,
+            return abandon(
                 "Sign-in failed",
                 "The sign-in response does not belong to this browser's sign-in. Please sign in again.",
             );
@@ -674,6 +697,24 @@ impl Auth {
             return None;
         }
         Some(format!("{}{id}", self.inner.transaction_cookie_prefix))
+    }
+
+    /// Returns the `Set-Cookie` values that remove every transaction cookie
+    /// the request carries, and the one named `current` in any case.
+    fn remove_all_transactions(
+        &self,
+        headers: &HeaderMap,
+        current: Option<&str>,
+    ) -> Vec<HeaderValue> {
+        let prefix = &self.inner.transaction_cookie_prefix;
+        let mut names: Vec<&str> = cookie_names_with_prefix(headers, prefix).collect();
+        names.extend(current);
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| remove_cookie(name, self.transaction_scope()))
+            .collect()
     }
 
     /// Returns the `Set-Cookie` values that remove the transaction cookie

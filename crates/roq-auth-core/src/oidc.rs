@@ -67,7 +67,7 @@ pub(crate) struct ProviderMetadata {
 
 /// An error from a request to the provider or from checking its response.
 /// Messages name the step and never contain a token or secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum OidcError {
     #[error("the provider cannot be reached: {0}")]
     Unreachable(String),
@@ -116,13 +116,13 @@ impl FetchError {
         }
     }
 
-    fn from_transport(url: &str, err: &reqwest::Error) -> FetchError {
+    fn from_transport(request: &str, err: &reqwest::Error) -> FetchError {
         if err.is_timeout() {
-            FetchError::TimedOut(format!("GET {url} timed out"))
+            FetchError::TimedOut(format!("{request} timed out"))
         } else if err.is_connect() {
-            FetchError::Unreachable(format!("GET {url} could not connect"))
+            FetchError::Unreachable(format!("{request} could not connect"))
         } else {
-            FetchError::Unreachable(format!("GET {url} failed: {}", err.without_url_ref()))
+            FetchError::Unreachable(format!("{request} failed: {}", err.without_url_ref()))
         }
     }
 }
@@ -167,13 +167,19 @@ pub(crate) struct TokenSet {
 
 struct CachedKeys {
     keys: JwkSet,
-    fetched_at: Instant,
+    /// When a token with an unknown `kid` last caused a download. Further
+    /// unknown `kid`s wait for [`JWKS_REFETCH_COOLDOWN`] after it.
+    refetched_for_unknown_kid_at: Option<Instant>,
 }
 
 /// The provider's metadata and signing keys, each fetched once and cached.
 pub(crate) struct Provider {
     http: reqwest::Client,
     metadata: OnceCell<ProviderMetadata>,
+    /// Held while discovery runs, with the last failure and its time, so
+    /// that requests queued behind a failed attempt share its error instead
+    /// of each waiting out a timeout of their own.
+    discovery: tokio::sync::Mutex<Option<(Instant, OidcError)>>,
     keys: RwLock<Option<CachedKeys>>,
 }
 
@@ -191,16 +197,38 @@ impl Provider {
         Provider {
             http,
             metadata: OnceCell::new(),
+            discovery: tokio::sync::Mutex::new(None),
             keys: RwLock::new(None),
         }
     }
 
-    /// Returns the provider metadata, fetching it on first use. A failed
-    /// fetch is not cached, so the next sign-in tries again.
+    /// Returns the provider metadata, fetching it on first use.
+    ///
+    /// A failed fetch is not cached, so a later sign-in tries again. The
+    /// requests that queued behind it get its error at once.
     pub(crate) async fn metadata(&self, config: &Config) -> Result<&ProviderMetadata, OidcError> {
-        self.metadata
-            .get_or_try_init(|| self.discover(config))
-            .await
+        if let Some(metadata) = self.metadata.get() {
+            return Ok(metadata);
+        }
+
+        let queued_at = Instant::now();
+        let mut last_failure = self.discovery.lock().await;
+        if let Some(metadata) = self.metadata.get() {
+            return Ok(metadata);
+        }
+        if let Some((failed_at, err)) = last_failure.as_ref() {
+            if *failed_at >= queued_at {
+                return Err(err.clone());
+            }
+        }
+
+        match self.discover(config).await {
+            Ok(metadata) => Ok(self.metadata.get_or_init(|| async { metadata }).await),
+            Err(err) => {
+                *last_failure = Some((Instant::now(), err.clone()));
+                Err(err)
+            }
+        }
     }
 
     async fn discover(&self, config: &Config) -> Result<ProviderMetadata, OidcError> {
@@ -253,7 +281,7 @@ impl Provider {
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|err| FetchError::from_transport(url, &err))?;
+            .map_err(|err| FetchError::from_transport(&format!("GET {url}"), &err))?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Invalid(format!("GET {url} returned {status}")));
@@ -261,7 +289,7 @@ impl Provider {
         let body = response
             .bytes()
             .await
-            .map_err(|err| FetchError::from_transport(url, &err))?;
+            .map_err(|err| FetchError::from_transport(&format!("GET {url}"), &err))?;
         serde_json::from_slice(&body)
             .map_err(|err| FetchError::Invalid(format!("GET {url} returned invalid JSON ({err})")))
     }
@@ -336,7 +364,8 @@ impl Provider {
                     }
                 }
                 RequestTokenError::Request(oauth2::HttpClientError::Reqwest(err)) => {
-                    match FetchError::from_transport(&metadata.token_endpoint, &err) {
+                    let request = format!("POST {}", metadata.token_endpoint);
+                    match FetchError::from_transport(&request, &err) {
                         FetchError::TimedOut(message) => OidcError::TimedOut(message),
                         FetchError::Unreachable(message) | FetchError::Invalid(message) => {
                             OidcError::Unreachable(message)
@@ -432,19 +461,36 @@ impl Provider {
         }
 
         let mut cached = self.keys.write().await;
-        let stale = match cached.as_ref() {
+        let refetch = match cached.as_ref() {
             None => true,
-            Some(existing) => existing.fetched_at.elapsed() >= JWKS_REFETCH_COOLDOWN,
+            // Another task may have fetched the new keys while this one
+            // waited for the lock.
+            Some(existing) => {
+                if let Some(key) = select_key(&existing.keys, kid, alg)? {
+                    return Ok(key);
+                }
+                existing
+                    .refetched_for_unknown_kid_at
+                    .is_none_or(|at| at.elapsed() >= JWKS_REFETCH_COOLDOWN)
+            }
         };
-        if stale {
+        if refetch {
+            let for_unknown_kid = cached.is_some();
             let keys: JwkSet = self
                 .get_json(&metadata.jwks_uri)
                 .await
                 .map_err(|err| err.into_oidc(OidcError::Jwks))?;
             tracing::debug!(keys = keys.keys.len(), "fetched provider signing keys");
+            let previous = cached
+                .as_ref()
+                .and_then(|existing| existing.refetched_for_unknown_kid_at);
             *cached = Some(CachedKeys {
                 keys,
-                fetched_at: Instant::now(),
+                refetched_for_unknown_kid_at: if for_unknown_kid {
+                    Some(Instant::now())
+                } else {
+                    previous
+                },
             });
         }
 
