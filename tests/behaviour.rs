@@ -163,24 +163,51 @@ async fn signed_in_login_page_redirects_to_dashboard(example: &str) {
 }
 
 async fn logout_ends_the_session(example: &str) {
-    let (_provider, demo) = start(example).await;
+    let (provider, demo) = start(example).await;
     let (client, _) = browser();
     sign_in(&client, &demo, "/dashboard", "carol").await;
     let me = client.get(demo.url("/api/me")).send().await.unwrap();
     expect_status(me, StatusCode::OK).await;
 
+    // The app's session ends in the logout response itself, which then
+    // sends the browser to the provider's end-session endpoint.
     let logout = client
         .get(demo.url("/api/auth/logout"))
         .send()
         .await
         .unwrap();
     assert_eq!(logout.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&logout), demo.url("/"));
     let removal =
         set_cookie(logout.headers(), "roq_session").expect("the session cookie is removed");
     assert!(
         removal.contains("Max-Age=0") && removal.contains("Path=/"),
         "{removal}"
+    );
+    let end_session = location(&logout);
+    assert!(
+        end_session.starts_with(&format!("{}/session/end?", provider.issuer)),
+        "{end_session}"
+    );
+    assert_eq!(
+        query_param(&end_session, "client_id").as_deref(),
+        Some(CLIENT_ID)
+    );
+    assert_eq!(
+        query_param(&end_session, "post_logout_redirect_uri"),
+        Some(demo.url("/"))
+    );
+
+    // Confirm at the provider, which then returns to the app.
+    let returned = confirm_oidc_provider_logout(&client, &end_session).await;
+    assert_eq!(returned, demo.url("/"));
+
+    // The provider's session ended too: a new sign-in shows its login form.
+    let authorization = start_sign_in(&client, &demo, "/dashboard").await;
+    let response = client.get(&authorization).send().await.unwrap();
+    let next = location(&response);
+    assert!(
+        next.contains("/interaction/"),
+        "signed straight back in: {next}"
     );
 
     let me = client.get(demo.url("/api/me")).send().await.unwrap();

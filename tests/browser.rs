@@ -283,14 +283,7 @@ async fn sign_out_ends_app_session(fx: Arc<Fixture>) {
     fx.sign_in("carol", "Carol Example").await;
     assert_eq!(fx.session_cookie_names().await, ["roq_session"]);
 
-    // TODO: The demo's sign-out ends only the app's session and redirects to
-    // `/`. With RP-initiated logout it should continue to the provider's
-    // logout confirmation, and a later /dashboard should show the
-    // provider's login form again; `sign_out_requires_provider_login_again`
-    // (ignored until then) tests that. Until then the provider's session
-    // survives, and /dashboard signs the browser straight back in.
-    click(&fx.browser, "a[href='/api/auth/logout']").await;
-    fx.wait_for_app_page("/").await;
+    sign_out(&fx).await;
     let home = text_of(&fx.browser, "body").await;
     assert!(home.contains("You are not signed in"), "{home}");
 
@@ -315,14 +308,13 @@ async fn back_after_sign_out_shows_no_cached_page(fx: Arc<Fixture>) {
         .execute("window.roqSignedInPage = true", vec![])
         .await
         .expect("the page runs a script");
-    click(&fx.browser, "a[href='/api/auth/logout']").await;
-    fx.wait_for_app_page("/").await;
+    sign_out(&fx).await;
 
-    // The demo's sign-out leaves the provider's session alive, so a fresh
-    // request for /dashboard would sign the browser straight back in and
-    // show the name legitimately. With the provider stopped, that request
-    // ends at an error page, and the name can come only from a cache.
+    // With the provider stopped, a fresh request for /dashboard ends at an
+    // error page, so the name can come only from a cache. Back twice: past
+    // the provider's logout confirmation to the dashboard.
     fx.stop_provider().await;
+    fx.browser.back().await.expect("chromedriver goes back");
     fx.browser.back().await.expect("chromedriver goes back");
 
     // A page restored from the back/forward cache may reload itself from a
@@ -353,18 +345,23 @@ async fn back_after_sign_out_shows_no_cached_page(fx: Arc<Fixture>) {
     );
 }
 
-/// Signs out through the provider's logout confirmation, as the demo will
-/// once it has RP-initiated logout. Ignored until then.
-async fn sign_out_requires_provider_login_again(fx: Arc<Fixture>) {
-    fx.sign_in("erin", "Erin Example").await;
+/// Signs out through the app's sign-out link and the provider's logout
+/// confirmation, and waits for the app's home page.
+async fn sign_out(fx: &Fixture) {
     click(&fx.browser, "a[href='/api/auth/logout']").await;
-
     wait_for_url(&fx.browser, "the provider's logout confirmation", |url| {
         url.starts_with(&fx.issuer) && url.contains("/session/end")
     })
     .await;
     click(&fx.browser, "button[name=logout][value=yes]").await;
     fx.wait_for_app_page("/").await;
+}
+
+/// Signs out through the provider's logout confirmation: the provider's
+/// session ends too, so /dashboard shows its login form again.
+async fn sign_out_requires_provider_login_again(fx: Arc<Fixture>) {
+    fx.sign_in("erin", "Erin Example").await;
+    sign_out(&fx).await;
     let me = fetch_in_page(&fx.browser, "/api/me").await;
     assert_eq!(me.status, 401, "{me:?}");
 
@@ -417,9 +414,7 @@ suite!(
         two_tabs_sign_in_at_once,
         sign_out_ends_app_session,
         back_after_sign_out_shows_no_cached_page,
+        sign_out_requires_provider_login_again,
     ],
-    ignored: [
-        sign_out_requires_provider_login_again =>
-            "needs RP-initiated logout: the demo's sign-out ends only the app's session",
-    ],
+    ignored: [],
 );

@@ -337,6 +337,31 @@ pub async fn complete_oidc_provider_login(
     location(&response)
 }
 
+/// Confirms sign-out at `oidc-provider` from its end-session URL and
+/// returns the URL it sends the browser back to.
+pub async fn confirm_oidc_provider_logout(
+    client: &reqwest::Client,
+    end_session_url: &str,
+) -> String {
+    let page = client.get(end_session_url).send().await.unwrap();
+    let form_url = page.url().clone();
+    let body = expect_status(page, StatusCode::OK).await;
+    let xsrf = body
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no xsrf field in the logout form: {body}"))
+        .to_owned();
+    let confirm = form_url.join("/session/end/confirm").unwrap();
+    let response = client
+        .post(confirm)
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    location(&response)
+}
+
 /// Follows the app from a protected page to the provider's authorization
 /// URL: page → login route → provider. Returns the authorization URL.
 pub async fn start_sign_in(client: &reqwest::Client, demo: &Demo, page: &str) -> String {

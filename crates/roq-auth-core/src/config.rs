@@ -186,6 +186,7 @@ pub struct Config {
     pub(crate) client_id: String,
     pub(crate) client_secret: ClientSecret,
     pub(crate) base_url: Url,
+    pub(crate) post_logout_redirect_url: Url,
     pub(crate) mount_path: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) cookie_name: String,
@@ -213,6 +214,7 @@ impl Config {
     /// | `ROQ_SESSION_MAX_AGE` | optional: seconds a session lasts after sign-in, default 2592000 (30 days) |
     /// | `ROQ_SESSION_INACTIVITY_TIMEOUT` | optional: seconds without a request after which a session ends, default 86400 (24 hours) |
     /// | `ROQ_HTTP_TIMEOUT` | optional: seconds each request to the provider may take, default 10 |
+    /// | `ROQ_POST_LOGOUT_REDIRECT_URL` | optional: where the provider sends the browser after signing out, default `ROQ_BASE_URL` followed by `/` |
     ///
     /// # Errors
     ///
@@ -241,6 +243,12 @@ impl Config {
     /// The application's public origin.
     pub fn base_url(&self) -> &Url {
         &self.base_url
+    }
+
+    /// Where the provider sends the browser after RP-initiated logout; it
+    /// must be registered at the provider as a post-logout redirect URI.
+    pub fn post_logout_redirect_url(&self) -> &Url {
+        &self.post_logout_redirect_url
     }
 
     /// The path the auth routes are mounted at, such as `/api/auth`.
@@ -309,6 +317,7 @@ pub struct ConfigBuilder {
     client_id: Option<String>,
     client_secret: Option<String>,
     base_url: Option<String>,
+    post_logout_redirect_url: Option<String>,
     mount_path: Option<String>,
     scopes: Option<Vec<String>>,
     cookie_name: Option<String>,
@@ -350,6 +359,7 @@ impl ConfigBuilder {
             client_secret: env_var("ROQ_CLIENT_SECRET")?,
             base_url: env_var("ROQ_BASE_URL")?,
             previous_secrets: env_var("ROQ_PREVIOUS_SECRETS")?,
+            post_logout_redirect_url: env_var("ROQ_POST_LOGOUT_REDIRECT_URL")?,
             ..ConfigBuilder::default()
         };
         if let Some(seconds) = env_var("ROQ_SESSION_MAX_AGE")? {
@@ -393,6 +403,15 @@ impl ConfigBuilder {
     /// `https://app.example.com`. Cookies are `Secure` when it is https.
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// Sets where the provider sends the browser after signing out
+    /// (`ROQ_POST_LOGOUT_REDIRECT_URL`). Register it at the provider.
+    ///
+    /// The default value is the base URL followed by `/`.
+    pub fn post_logout_redirect_url(mut self, url: impl Into<String>) -> Self {
+        self.post_logout_redirect_url = Some(url.into());
         self
     }
 
@@ -541,6 +560,10 @@ impl ConfigBuilder {
         )?)?;
         let mount_path =
             parse_mount_path(self.mount_path.as_deref().unwrap_or(DEFAULT_MOUNT_PATH))?;
+        let post_logout_redirect_url = match self.post_logout_redirect_url.as_deref() {
+            Some(text) => parse_post_logout_redirect_url(text)?,
+            None => base_url.clone(),
+        };
         let previous_secrets = parse_previous_secrets(self.previous_secrets.as_deref())?;
         let cookie_domain = self
             .cookie_domain
@@ -612,6 +635,7 @@ impl ConfigBuilder {
             client_id,
             client_secret: ClientSecret(client_secret),
             base_url,
+            post_logout_redirect_url,
             mount_path,
             scopes,
             cookie_name,
@@ -696,6 +720,25 @@ fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
         return Err(ConfigError::invalid(
             NAME,
             "must not contain a user name or password",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_post_logout_redirect_url(text: &str) -> Result<Url, ConfigError> {
+    const NAME: &str = "ROQ_POST_LOGOUT_REDIRECT_URL";
+    let url = Url::parse(text)
+        .map_err(|err| ConfigError::invalid(NAME, format!("{text:?} is not a URL ({err})")))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(ConfigError::invalid(
+            NAME,
+            format!("{text:?} must start with https:// or http://"),
+        ));
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::invalid(
+            NAME,
+            format!("{text:?} must not have a fragment, user name or password"),
         ));
     }
     Ok(url)

@@ -59,6 +59,10 @@ pub(crate) struct ProviderMetadata {
     pub(crate) authorization_endpoint: String,
     pub(crate) token_endpoint: String,
     pub(crate) jwks_uri: String,
+    /// Where RP-initiated logout sends the browser, when the provider
+    /// supports it.
+    #[serde(default)]
+    pub(crate) end_session_endpoint: Option<String>,
     #[serde(default)]
     pub(crate) response_types_supported: Vec<String>,
     #[serde(default)]
