@@ -554,6 +554,74 @@ async fn large_session_round_trips_in_chunks(example: &str) {
     }
 }
 
+async fn trace_logs_contain_no_secrets(example: &str) {
+    let port = free_port();
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{port}")).await;
+    let (demo, log) = Demo::start_logged(
+        example,
+        port,
+        &[
+            ("ROQ_ISSUER_URL", provider.issuer.as_str()),
+            ("ROQ_CLIENT_ID", CLIENT_ID),
+            ("ROQ_CLIENT_SECRET", CLIENT_SECRET),
+            ("ROQ_SECRET", APP_SECRET),
+            ("RUST_LOG", "trace"),
+        ],
+    )
+    .await;
+    let (client, jar) = browser();
+
+    let authorization = start_sign_in(&client, &demo, "/dashboard").await;
+    let callback = complete_oidc_provider_login(&client, &authorization, "kim").await;
+    let callback_url: url::Url = callback.parse().unwrap();
+    let transaction = jar
+        .cookies(&callback_url)
+        .and_then(|cookies| {
+            cookies
+                .to_str()
+                .ok()?
+                .split("; ")
+                .find(|pair| pair.starts_with(TRANSACTION_COOKIE_PREFIX))
+                .map(|pair| pair.split_once('=').unwrap().1.to_owned())
+        })
+        .expect("the transaction cookie reaches the callback");
+    let code = query_param(&callback, "code").expect("the callback has a code");
+
+    let signed_in = client.get(&callback).send().await.unwrap();
+    let session = set_cookie(signed_in.headers(), "roq_session")
+        .and_then(|cookie| cookie.split(';').next()?.split_once('='))
+        .map(|(_, value)| value.to_owned())
+        .expect("the session cookie is set");
+    let me = client.get(demo.url("/api/me")).send().await.unwrap();
+    expect_status(me, StatusCode::OK).await;
+    let logout = client
+        .get(demo.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+
+    let text = log.text();
+    assert!(
+        text.contains("signed in"),
+        "the trace log is not captured:\n{text}"
+    );
+    assert!(
+        text.contains("TRACE"),
+        "the log is not at trace level:\n{text}"
+    );
+    for (what, secret) in [
+        ("the client secret", CLIENT_SECRET),
+        ("ROQ_SECRET", APP_SECRET),
+        ("the authorization code", code.as_str()),
+        ("the transaction cookie", transaction.as_str()),
+        ("the session cookie", session.as_str()),
+        ("a JWT such as the ID token", "eyJ"),
+    ] {
+        assert!(!text.contains(secret), "{what} appears in the trace log");
+    }
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         suite!(@adapter axum, "demo", $($case),*);
@@ -588,4 +656,5 @@ suite!(
     two_tabs_sign_in_at_once,
     sessions_survive_restart_and_rotation,
     large_session_round_trips_in_chunks,
+    trace_logs_contain_no_secrets,
 );
