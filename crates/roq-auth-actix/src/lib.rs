@@ -103,6 +103,7 @@ async fn handle(route: AuthRoute, request: HttpRequest) -> HttpResponse {
         Ok(auth) => auth,
         Err(_) => return extract::missing_middleware_response(),
     };
+    auth.config().warn_if_mounted_elsewhere(request.path());
     let parts = match convert::request_parts(&request) {
         Ok(parts) => parts,
         Err(err) => {

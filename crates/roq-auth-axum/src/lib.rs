@@ -89,6 +89,12 @@ async fn handle(route: AuthRoute, request: Request) -> Response {
     let Some(auth) = parts.extensions.get::<Auth>().cloned() else {
         return extract::missing_layer().into_response();
     };
+    let full_path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|uri| uri.0.path())
+        .unwrap_or(parts.uri.path());
+    auth.config().warn_if_mounted_elsewhere(full_path);
     auth.handle(route, &parts).await.map(axum::body::Body::from)
 }
 

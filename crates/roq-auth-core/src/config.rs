@@ -256,6 +256,27 @@ impl Config {
         &self.mount_path
     }
 
+    /// Logs a warning, once per process, when an auth route answers at
+    /// `request_path` outside the configured mount path: the guards would
+    /// then send visitors to a login route that does not exist.
+    ///
+    /// Adapters call this from their route handlers.
+    pub fn warn_if_mounted_elsewhere(&self, request_path: &str) {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+        let inside = request_path
+            .strip_prefix(self.mount_path.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
+        if !inside && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                request_path,
+                mount_path = %self.mount_path,
+                "the auth routes are mounted outside the configured mount path; \
+                 set ConfigBuilder::mount_path to where they are mounted"
+            );
+        }
+    }
+
     /// The redirect URI registered at the provider: the base URL, the mount
     /// path and `/callback`. It never comes from request headers.
     pub fn redirect_uri(&self) -> String {
