@@ -20,6 +20,7 @@ use crate::response::{
 use crate::return_to::sanitize_return_to;
 use crate::seal::{Purpose, Sealer};
 use crate::session::{Session, SessionPayload, User};
+use crate::session_cache::{CachedSession, SessionCache};
 use crate::session_cookie::{SessionCookie, SessionTooLarge};
 
 /// Start of the names of the cookies that carry a sign-in from login to
@@ -118,6 +119,9 @@ struct Inner {
     config: Config,
     provider: Provider,
     session_sealer: Sealer,
+    /// Session cookie values already unsealed, so that repeat requests
+    /// skip decryption and parsing.
+    session_cache: SessionCache,
     transaction_sealer: Sealer,
     /// The callback path: transaction cookies only need to reach the
     /// callback, so they are scoped there and stay off every other request.
@@ -171,6 +175,7 @@ impl Auth {
                 config,
                 provider,
                 session_sealer,
+                session_cache: SessionCache::default(),
                 transaction_sealer,
             }),
         }
@@ -274,13 +279,13 @@ impl Auth {
         let now = config.now();
         let inactivity = config.session_inactivity_timeout.as_secs();
         let mut session = session;
-        session.expires_at = (now + inactivity).min(session.absolute_expires_at);
+        session.expires_at = (now + inactivity).min(session.absolute_expires_at());
         let payload = SessionPayload::from_session(&session);
         let sealed =
             self.inner
                 .session_sealer
                 .seal(&config.cookie_name, &payload, session.expires_at);
-        let max_age = session.absolute_expires_at.saturating_sub(now);
+        let max_age = session.absolute_expires_at().saturating_sub(now);
         let set_cookies = cookie
             .write(&sealed, max_age, headers)
             .unwrap_or_else(|err| {
@@ -294,35 +299,48 @@ impl Auth {
         }
     }
 
-    /// Reads and unseals the session, and tells whether its cookie should
-    /// be sealed again.
+    /// Reads the session, from the cache or by unsealing it, and returns
+    /// whether its cookie should be sealed again.
+    ///
+    /// The expiry checks run on every call, cache hit or not: the cache
+    /// only saves decrypting and parsing a value already authenticated.
     fn read_session(&self, headers: &HeaderMap) -> Option<(Session, bool)> {
         let config = &self.inner.config;
         let name = &config.cookie_name;
         let now = config.now();
         let inactivity = config.session_inactivity_timeout.as_secs();
+        let cache = &self.inner.session_cache;
 
-        self.session_cookie()
-            .read(headers)
-            .into_iter()
-            .find_map(|value| {
-                let unsealed = self
-                    .inner
-                    .session_sealer
-                    .unseal::<SessionPayload>(name, &value, now)
-                    .ok()?;
-                if unsealed.data.absolute_expires_at <= now {
-                    return None;
+        self.session_cookie().read(headers).find_map(|value| {
+            let cached = match cache.get(&value) {
+                Some(cached) => cached,
+                None => {
+                    let unsealed = self
+                        .inner
+                        .session_sealer
+                        .unseal::<SessionPayload>(name, &value, now)
+                        .ok()?;
+                    let cached = CachedSession {
+                        session: unsealed.data.into_session(unsealed.expires_at),
+                        sealed_with_previous_key: unsealed.sealed_with_previous_key,
+                    };
+                    cache.insert(&value, cached.clone());
+                    cached
                 }
+            };
 
-                let renewable = unsealed.expires_at < unsealed.data.absolute_expires_at;
-                let half_spent = unsealed.expires_at.saturating_sub(now) < inactivity / 2;
-                let needs_reseal = unsealed.sealed_with_previous_key || (renewable && half_spent);
-                Some((
-                    unsealed.data.into_session(unsealed.expires_at),
-                    needs_reseal,
-                ))
-            })
+            let session = cached.session;
+            if session.expires_at <= now || session.absolute_expires_at() <= now {
+                return None;
+            }
+            // NOTE: once sessions can be revoked, the revocation check
+            // belongs here, after the cache, so that it runs on every hit.
+
+            let renewable = session.expires_at < session.absolute_expires_at();
+            let half_spent = session.expires_at.saturating_sub(now) < inactivity / 2;
+            let needs_reseal = cached.sealed_with_previous_key || (renewable && half_spent);
+            Some((session, needs_reseal))
+        })
     }
 
     /// Returns a `Cookie` header value that carries a valid session for

@@ -26,6 +26,7 @@ pub mod response;
 pub mod return_to;
 pub mod seal;
 pub mod session;
+mod session_cache;
 mod session_cookie;
 
 pub use auth::{Auth, AuthRoute, LoadedSession, ProviderError};

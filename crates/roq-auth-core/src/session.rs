@@ -1,6 +1,10 @@
 //! The signed-in user's session, as handlers read it.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::ClaimFilter;
@@ -12,7 +16,12 @@ const PROTOCOL_CLAIMS: &[&str] = &[
 ];
 
 /// The signed-in user, from the claims of the ID token verified at sign-in.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// It serializes as one JSON object of claims. Deserializing takes `sub`,
+/// and `name` and `email` when they are strings. Every other claim goes to
+/// `claims`, including a `name` or `email` of another type, as sign-in
+/// keeps them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct User {
     /// The provider's stable identifier of the user (`sub`).
@@ -98,6 +107,64 @@ impl User {
     }
 }
 
+// Written by hand instead of derived: a derived `Deserialize` with
+// `#[serde(flatten)]` buffers every claim before sorting them out, which
+// doubled the cost of reading a session.
+impl<'de> Deserialize<'de> for User {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<User, D::Error> {
+        deserializer.deserialize_map(UserVisitor)
+    }
+}
+
+struct UserVisitor;
+
+impl<'de> Visitor<'de> for UserVisitor {
+    type Value = User;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an object of claims with a string `sub`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<User, A::Error> {
+        let mut sub = None;
+        let mut name = None;
+        let mut email = None;
+        let mut claims = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "sub" => {
+                    if sub.is_some() {
+                        return Err(de::Error::duplicate_field("sub"));
+                    }
+                    sub = Some(map.next_value::<String>()?);
+                }
+                "name" | "email" => {
+                    let slot = if key == "name" { &mut name } else { &mut email };
+                    if slot.is_some() {
+                        return Err(de::Error::custom(format_args!("duplicate claim `{key}`")));
+                    }
+                    match map.next_value::<Value>()? {
+                        Value::String(text) => *slot = Some(text),
+                        other => {
+                            claims.insert(key, other);
+                        }
+                    }
+                }
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    claims.insert(key, value);
+                }
+            }
+        }
+        Ok(User {
+            sub: sub.ok_or_else(|| de::Error::missing_field("sub"))?,
+            name,
+            email,
+            claims,
+        })
+    }
+}
+
 fn take_string(claims: &mut Map<String, Value>, name: &str) -> Option<String> {
     match claims.remove(name) {
         Some(Value::String(value)) => Some(value),
@@ -112,31 +179,39 @@ fn take_string(claims: &mut Map<String, Value>, name: &str) -> Option<String> {
 
 /// A valid session: the user and when the session ends.
 ///
-/// Adapters hand it to handlers through their `Session` extractor.
+/// Adapters hand it to handlers through their `Session` extractor. Cloning
+/// is cheap: the user and scopes are shared, not copied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
-    pub(crate) id: String,
+    pub(crate) id: Arc<str>,
+    pub(crate) data: Arc<SessionData>,
+    pub(crate) expires_at: u64,
+}
+
+/// The part of a session that stays the same for the life of its cookie
+/// value, shared between clones.
+#[derive(Debug, PartialEq)]
+pub(crate) struct SessionData {
     pub(crate) user: User,
     pub(crate) scopes: Vec<String>,
     pub(crate) issued_at: u64,
-    pub(crate) expires_at: u64,
     pub(crate) absolute_expires_at: u64,
 }
 
 impl Session {
     /// The signed-in user.
     pub fn user(&self) -> &User {
-        &self.user
+        &self.data.user
     }
 
     /// The scopes the provider granted at sign-in.
     pub fn scopes(&self) -> &[String] {
-        &self.scopes
+        &self.data.scopes
     }
 
     /// Returns whether the provider granted `scope` at sign-in.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|granted| granted == scope)
+        self.data.scopes.iter().any(|granted| granted == scope)
     }
 
     /// A random identifier of this session, new at every sign-in.
@@ -146,7 +221,7 @@ impl Session {
 
     /// When the user signed in, in Unix seconds.
     pub fn issued_at(&self) -> u64 {
-        self.issued_at
+        self.data.issued_at
     }
 
     /// When the session ends unless a request renews it, in Unix seconds:
@@ -158,14 +233,14 @@ impl Session {
 
     /// When the session ends however active the user is, in Unix seconds.
     pub fn absolute_expires_at(&self) -> u64 {
-        self.absolute_expires_at
+        self.data.absolute_expires_at
     }
 
     /// The JSON the `session` route returns: the user's claims and the
     /// expiry, never a token.
     pub fn to_json(&self) -> Value {
         serde_json::json!({
-            "user": self.user,
+            "user": self.data.user,
             "expires_at": self.expires_at,
         })
     }
@@ -191,22 +266,24 @@ pub(crate) struct SessionPayload {
 impl SessionPayload {
     pub(crate) fn from_session(session: &Session) -> SessionPayload {
         SessionPayload {
-            id: session.id.clone(),
-            issued_at: session.issued_at,
-            user: session.user.clone(),
-            scopes: session.scopes.clone(),
-            absolute_expires_at: session.absolute_expires_at,
+            id: session.id.to_string(),
+            issued_at: session.data.issued_at,
+            user: session.data.user.clone(),
+            scopes: session.data.scopes.clone(),
+            absolute_expires_at: session.data.absolute_expires_at,
         }
     }
 
     pub(crate) fn into_session(self, expires_at: u64) -> Session {
         Session {
-            id: self.id,
-            user: self.user,
-            scopes: self.scopes,
-            issued_at: self.issued_at,
+            id: self.id.into(),
+            data: Arc::new(SessionData {
+                user: self.user,
+                scopes: self.scopes,
+                issued_at: self.issued_at,
+                absolute_expires_at: self.absolute_expires_at,
+            }),
             expires_at,
-            absolute_expires_at: self.absolute_expires_at,
         }
     }
 }
@@ -270,21 +347,90 @@ mod tests {
 
     #[test]
     fn session_json_has_user_and_expiry_only() {
-        let session = Session {
+        let session = SessionPayload {
             id: "abc".into(),
+            issued_at: 10,
             user: User::from_id_token_claims(
                 claims(json!({"sub": "bob", "name": "Bob"})),
                 &ClaimFilter::All,
             )
             .unwrap(),
             scopes: vec!["openid".into()],
-            issued_at: 10,
-            expires_at: 20,
             absolute_expires_at: 30,
-        };
+        }
+        .into_session(20);
         assert_eq!(
             session.to_json(),
             json!({"user": {"sub": "bob", "name": "Bob"}, "expires_at": 20})
         );
+    }
+
+    #[test]
+    fn user_json_round_trip() {
+        let user = User::new("alice")
+            .with_name("Alice")
+            .with_email("alice@example.test")
+            .with_claim("email_verified", true)
+            .with_claim("roles", vec!["admin", "editor"]);
+        let text = serde_json::to_string(&user).unwrap();
+        let read: User = serde_json::from_str(&text).unwrap();
+        assert_eq!(read, user);
+    }
+
+    #[test]
+    fn user_keeps_non_string_name_as_claim() {
+        let user = User::from_id_token_claims(
+            claims(json!({"sub": "alice", "name": 5, "email": null})),
+            &ClaimFilter::All,
+        )
+        .unwrap();
+        let read: User = serde_json::from_str(&serde_json::to_string(&user).unwrap()).unwrap();
+        assert_eq!(read.name, None);
+        assert_eq!(read.email, None);
+        assert_eq!(read.claims.get("name"), Some(&json!(5)));
+        assert_eq!(read.claims.get("email"), Some(&json!(null)));
+        assert_eq!(read, user);
+    }
+
+    #[test]
+    fn user_without_sub_is_rejected() {
+        let error = serde_json::from_str::<User>(r#"{"name": "Alice"}"#).unwrap_err();
+        assert!(error.to_string().contains("missing field `sub`"), "{error}");
+    }
+
+    #[test]
+    fn user_with_repeated_sub_is_rejected() {
+        let error = serde_json::from_str::<User>(r#"{"sub": "a", "sub": "b"}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("duplicate field `sub`"),
+            "{error}"
+        );
+        assert!(serde_json::from_str::<User>(r#"{"sub": "a", "name": "x", "name": "y"}"#).is_err());
+    }
+
+    #[test]
+    fn user_from_non_object_is_rejected() {
+        for text in ["[]", "\"alice\"", "null", "{\"sub\": 5}"] {
+            assert!(serde_json::from_str::<User>(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn session_clone_shares_user() {
+        let session = SessionPayload {
+            id: "abc".into(),
+            issued_at: 10,
+            user: User::new("bob"),
+            scopes: vec!["openid".into()],
+            absolute_expires_at: 30,
+        }
+        .into_session(20);
+        let clone = session.clone();
+        assert!(std::ptr::eq(session.user(), clone.user()));
+        assert_eq!(clone.id(), "abc");
+        assert_eq!(clone.scopes(), ["openid"]);
+        assert_eq!(clone.issued_at(), 10);
+        assert_eq!(clone.expires_at(), 20);
+        assert_eq!(clone.absolute_expires_at(), 30);
     }
 }

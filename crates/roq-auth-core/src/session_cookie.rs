@@ -6,11 +6,14 @@
 //! read. Each write also removes the cookies a previous, differently sized
 //! session left behind.
 
+use std::borrow::Cow;
+
+use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use crate::response::{
-    cookie_names_with_prefix, cookie_values, remove_cookie, set_cookie, CookieScope,
-};
+#[cfg(doc)]
+use crate::response::cookie_values;
+use crate::response::{cookie_names_with_prefix, remove_cookie, set_cookie, CookieScope};
 
 /// Longest value put in one cookie. It leaves room for the name and the
 /// attributes within the 4096 bytes browsers accept for a `Set-Cookie`.
@@ -40,24 +43,27 @@ pub(crate) struct SessionCookie<'a> {
 
 impl SessionCookie<'_> {
     /// Returns the sealed values the request carries: the single cookie's
-    /// values, then the joined chunks, if complete.
-    pub(crate) fn read(&self, headers: &HeaderMap) -> Vec<String> {
-        let mut values: Vec<String> = cookie_values(headers, self.name)
-            .map(str::to_owned)
-            .collect();
+    /// values, then the joined chunks, if complete. The chunks are only
+    /// looked for once the single values are used up, so a request with a
+    /// valid single cookie allocates nothing here.
+    pub(crate) fn read<'h>(&'h self, headers: &'h HeaderMap) -> impl Iterator<Item = Cow<'h, str>> {
+        let singles = raw_cookie_values(headers, self.name).map(Cow::Borrowed);
+        let joined = std::iter::once_with(move || self.joined_chunks(headers))
+            .flatten()
+            .map(Cow::Owned);
+        singles.chain(joined)
+    }
 
+    fn joined_chunks(&self, headers: &HeaderMap) -> Option<String> {
         let mut joined = String::new();
         for index in 0..MAX_CHUNKS {
             let chunk_name = chunk_name(self.name, index);
-            let Some(chunk) = cookie_values(headers, &chunk_name).next() else {
+            let Some(chunk) = raw_cookie_values(headers, &chunk_name).next() else {
                 break;
             };
             joined.push_str(chunk);
         }
-        if !joined.is_empty() {
-            values.push(joined);
-        }
-        values
+        (!joined.is_empty()).then_some(joined)
     }
 
     /// Returns whether the request carries any cookie of this session,
@@ -135,6 +141,26 @@ fn chunk_name(name: &str, index: usize) -> String {
     format!("{name}.{index}")
 }
 
+/// Returns every value of the cookie `name` in the request's `Cookie`
+/// headers, in order, as sent.
+///
+/// Every request runs this, so it only splits the header at `;` and `=`
+/// instead of parsing each cookie fully as [`cookie_values`] does. The
+/// values are not percent-decoded; sealed values are base64url and need
+/// none. A header that is not UTF-8 is skipped, as [`cookie_values`]
+/// skips one that is not visible ASCII.
+fn raw_cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|header| std::str::from_utf8(header.as_bytes()).ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(move |pair| {
+            let (pair_name, value) = pair.split_once('=')?;
+            (pair_name.trim() == name).then(|| value.trim())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +196,46 @@ mod tests {
         headers
     }
 
+    fn read_all(headers: &HeaderMap) -> Vec<String> {
+        cookie().read(headers).map(Cow::into_owned).collect()
+    }
+
+    #[test]
+    fn read_finds_values_in_every_cookie_header() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("a=1;roq_session=first; roq_session_other=x"),
+        );
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static(" roq_session = second ;roq_session.x=y; b=c=d"),
+        );
+        assert_eq!(read_all(&headers), ["first", "second"]);
+    }
+
+    #[test]
+    fn read_prefers_single_cookie_then_chunks() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("roq_session.1=def; roq_session=abc; roq_session.0=abc"),
+        );
+        assert_eq!(read_all(&headers), ["abc", "abcdef"]);
+    }
+
+    #[test]
+    fn read_skips_pairs_without_value_and_non_utf8_headers() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("roq_session; x"));
+        headers.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"roq_session=\xff").unwrap(),
+        );
+        assert!(read_all(&headers).is_empty());
+        assert!(read_all(&HeaderMap::new()).is_empty());
+    }
+
     #[test]
     fn small_session_is_one_cookie() {
         let set_cookies = cookie().write("abc", 60, &HeaderMap::new()).unwrap();
@@ -178,7 +244,7 @@ mod tests {
             .to_str()
             .unwrap()
             .starts_with("roq_session=abc;"));
-        assert_eq!(cookie().read(&request_with(&set_cookies)), ["abc"]);
+        assert_eq!(read_all(&request_with(&set_cookies)), ["abc"]);
     }
 
     #[test]
@@ -191,7 +257,7 @@ mod tests {
             assert!(text.starts_with(&format!("roq_session.{index}=")), "{text}");
             assert!(text.len() < 4096, "chunk {index} is {} bytes", text.len());
         }
-        assert_eq!(cookie().read(&request_with(&set_cookies)), [sealed]);
+        assert_eq!(read_all(&request_with(&set_cookies)), [sealed]);
     }
 
     #[test]
