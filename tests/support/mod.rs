@@ -25,13 +25,34 @@ pub const CLIENT_SECRET: &str = "roq-test-secret";
 /// A fixed `ROQ_SECRET` for the demo under test.
 pub const APP_SECRET: &str = "4f1c2a9b8e7d6c5b4a3928171615141312111009080706050403020100ffeedd";
 
+/// First port [`free_port`] hands out. The range 20000 to 29999 lies below
+/// Linux's default ephemeral range (32768 to 60999), where servers bound to
+/// port 0, such as the provider, get theirs, so the two never collide.
+const FIRST_TEST_PORT: u16 = 20_000;
+const TEST_PORTS: u16 = 10_000;
+
 /// Returns a port that was free a moment ago, for a server that must be
 /// known before it starts (the provider registers the app's redirect URI).
+/// No two calls in one test process return the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("binding 127.0.0.1:0 works")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+
+    // Test binaries run one after another, but start each at its own
+    // offset so that a port a previous binary left in TIME_WAIT is skipped
+    // less often.
+    let offset = (std::process::id() % u32::from(TEST_PORTS)) as u16;
+    for _ in 0..TEST_PORTS {
+        let index = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST_TEST_PORT + (offset + index % TEST_PORTS) % TEST_PORTS;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free port between {FIRST_TEST_PORT} and {}",
+        FIRST_TEST_PORT + TEST_PORTS - 1
+    );
 }
 
 fn repository_root() -> PathBuf {
