@@ -131,7 +131,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// Which ID-token claims a session keeps. `sub`, `name` and `email` are
+/// The selection of ID-token claims a session keeps. `sub`, `name` and `email` are
 /// always kept.
 ///
 /// The session cookie carries every kept claim on every request, so leave
