@@ -35,7 +35,7 @@ async fn me(session: Session) -> Json<serde_json::Value> {
     Json(support::me_json(session.user()))
 }
 
-/// The demo's router, given the sign-in to protect it with.
+/// Builds the demo's router, protected by `auth`.
 fn app(auth: Auth) -> Router {
     Router::new()
         .route("/", get(home))

@@ -1,4 +1,4 @@
-//! What the Axum and Actix demos share: reading their settings, starting the
+//! The parts the Axum and Actix demos share: reading their settings, starting the
 //! development provider when no real one is configured, and the HTML of
 //! their pages.
 #![allow(dead_code)]
@@ -130,7 +130,7 @@ fn env(name: &str) -> Option<String> {
         .filter(|value| !value.trim().is_empty())
 }
 
-/// The public home page, with sign-in and sign-out links.
+/// Renders the public home page, with sign-in and sign-out links.
 pub fn home_page(user: Option<&User>) -> String {
     let status = match user {
         Some(user) => format!(
@@ -151,7 +151,7 @@ pub fn home_page(user: Option<&User>) -> String {
     )
 }
 
-/// The protected dashboard, showing the user's name and `sub`.
+/// Renders the protected dashboard, showing the user's name and `sub`.
 pub fn dashboard_page(user: &User) -> String {
     page(
         "Dashboard",
@@ -164,7 +164,7 @@ pub fn dashboard_page(user: &User) -> String {
     )
 }
 
-/// The sign-in page, which signed-in visitors never see.
+/// Renders the sign-in page, which signed-in visitors never see.
 pub fn login_page() -> String {
     page(
         "Sign in",

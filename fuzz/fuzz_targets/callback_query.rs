@@ -1,5 +1,5 @@
 //! Feeds arbitrary query strings to the callback route of an application
-//! with no sign-in in progress: it must never panic, and always answer 400
+//! with no sign-in in progress: it must never panic, and always return 400
 //! without setting a session.
 #![no_main]
 
@@ -15,7 +15,7 @@ fn auth() -> &'static Auth {
     AUTH.get_or_init(|| {
         let config = Config::builder()
             .secret("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
-            // Nothing listens here: the callback must answer before any
+            // Nothing listens here: the callback must respond before any
             // request to the provider.
             .issuer_url("http://127.0.0.1:9")
             .client_id("fuzz")

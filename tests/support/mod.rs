@@ -123,8 +123,8 @@ pub struct Demo {
     pub banner: Vec<String>,
 }
 
-/// Where the examples' binaries are: `cargo test` builds them next to the
-/// test binaries.
+/// Returns the path of an example's binary, which `cargo test` builds next
+/// to the test binaries.
 fn example_binary(name: &str) -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary has a path");
     let profile_dir = test_binary
@@ -200,7 +200,7 @@ impl Demo {
         self.child.kill().await.expect("the demo can be stopped");
     }
 
-    /// The absolute URL of a path on the app.
+    /// Returns the absolute URL of a path on the app.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.origin, path)
     }
@@ -253,8 +253,8 @@ async fn spawn_until(
     (child, line)
 }
 
-/// An HTTP client like a browser with redirects turned off, so that every
-/// hop can be inspected: it stores cookies, follows nothing.
+/// Builds an HTTP client that stores cookies like a browser but follows no
+/// redirect, so that every hop can be inspected.
 pub fn browser() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
@@ -326,7 +326,7 @@ pub async fn complete_oidc_provider_login(
     login: &str,
 ) -> String {
     // The authorization request leads to the login interaction, unless the
-    // provider already has a session for this browser and answers at once.
+    // provider already has a session for this browser and redirects at once.
     let response = client.get(authorization_url).send().await.unwrap();
     let interaction = location(&response);
     if !interaction.contains("/interaction/") {
@@ -346,7 +346,7 @@ pub async fn complete_oidc_provider_login(
         return consent;
     }
 
-    // The consent interaction, the first time this client asks.
+    // The consent interaction, the first time this client requests access.
     let response = client
         .post(&consent)
         .form(&[("prompt", "consent")])

@@ -14,7 +14,7 @@ use crate::layer::SessionRead;
 
 /// The signed-in user's session, as an extractor.
 ///
-/// As a handler parameter `Session` answers signed-out requests with 401;
+/// As a handler parameter, `Session` rejects signed-out requests with 401;
 /// `Option<Session>` lets the handler serve both. Inside a handler marked
 /// `#[require_auth]` or `#[with_auth]` the session is read once, by the
 /// guard.
@@ -47,7 +47,7 @@ impl Session {
     }
 }
 
-/// Why a [`Session`] could not be extracted.
+/// The reason a [`Session`] could not be extracted.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SessionRejection {

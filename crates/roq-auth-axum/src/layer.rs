@@ -14,7 +14,7 @@ use roq_auth_core::response::NO_STORE;
 use roq_auth_core::Auth;
 use tower::{Layer, Service};
 
-/// What the extractors leave for the layer: whether the handler's answer
+/// What the extractors leave for the layer: whether the handler's response
 /// depends on the session, and the `Set-Cookie` values that keep the
 /// session cookie current.
 #[derive(Clone, Default)]

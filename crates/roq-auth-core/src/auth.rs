@@ -1,5 +1,5 @@
 //! [`Auth`]: the configured sign-in of one application, serving the auth
-//! routes and answering the guards.
+//! routes and deciding the guards.
 
 use std::sync::Arc;
 
@@ -40,8 +40,8 @@ const MAX_TRANSACTIONS: usize = 3;
 /// How long a visitor has to finish signing in at the provider.
 const TRANSACTION_LIFETIME_SECS: u64 = 10 * 60;
 
-/// Longest query string the callback reads; real ones are a few hundred
-/// bytes.
+/// Maximum length of the query string the callback reads. Real ones are a
+/// few hundred bytes.
 const MAX_CALLBACK_QUERY_LEN: usize = 8 * 1024;
 
 /// One of the auth routes, relative to the mount path.
@@ -83,7 +83,7 @@ impl AuthRoute {
     }
 }
 
-/// What the transaction cookie holds, inside the seal.
+/// The contents of a transaction cookie, inside the seal.
 #[derive(Serialize, Deserialize)]
 struct Transaction {
     state: String,
@@ -216,7 +216,7 @@ impl Auth {
         &self.inner.config
     }
 
-    /// Answers a request to one of the auth routes.
+    /// Handles a request to one of the auth routes.
     ///
     /// Adapters call this from their route handlers. Every response carries
     /// `Cache-Control: private, no-store`; a wrong method gets 405.
@@ -253,7 +253,7 @@ impl Auth {
     /// Adapters call this once per request that reads the session and add
     /// the values to the response. The cookie is sealed again when a
     /// previous secret sealed it, or when less than half of the inactivity
-    /// window is left; an invalid cookie is removed.
+    /// window is left. An invalid cookie is removed.
     pub fn load_session(&self, headers: &HeaderMap) -> LoadedSession {
         let cookie = self.session_cookie();
         let Some((session, needs_reseal)) = self.read_session(headers) else {
@@ -530,7 +530,7 @@ impl Auth {
             Err(err) => return self.provider_error_page(&err, Some(&login_href)),
         };
 
-        // RFC 9207: the `iss` parameter tells which provider sent the
+        // RFC 9207: the `iss` parameter names the provider that sent the
         // visitor back, which stops a mix-up between providers.
         match &params.iss {
             Some(iss) if iss != &config.issuer => {
@@ -811,8 +811,8 @@ fn end_session_url(config: &Config, metadata: &crate::oidc::ProviderMetadata) ->
     Some(url.into())
 }
 
-/// The sentence an error page shows for a failed step at the provider. The
-/// reason itself goes to the log only.
+/// Returns the sentence an error page shows for a failed step at the
+/// provider. The reason itself goes to the log only.
 fn failure_detail(err: &OidcError) -> &'static str {
     match err {
         OidcError::TimedOut(_) => {

@@ -256,7 +256,7 @@ impl Config {
         &self.mount_path
     }
 
-    /// Logs a warning, once per process, when an auth route answers at
+    /// Logs a warning, once per process, when an auth route serves a request at
     /// `request_path` outside the configured mount path: the guards would
     /// then send visitors to a login route that does not exist.
     ///

@@ -12,7 +12,7 @@
 //!   `ROQ_SECRET` with HKDF-SHA256, bound to the cookie name, with the
 //!   expiry inside the seal.
 //! - Sign-in uses the authorization code flow with PKCE (S256), `state` and
-//!   `nonce`; the ID token's signature, issuer, audience, `azp`, times and
+//!   `nonce`. The ID token's signature, issuer, audience, `azp`, times and
 //!   nonce are verified before a session is created.
 //! - Cookies are HttpOnly and SameSite=Lax, and Secure when `ROQ_BASE_URL`
 //!   is https.

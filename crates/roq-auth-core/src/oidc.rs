@@ -42,7 +42,7 @@ const ALLOWED_ALGORITHMS: &[Algorithm] = &[
     Algorithm::EdDSA,
 ];
 
-/// How old an ID token's `iat` may be when it arrives at the callback. The
+/// Maximum age of an ID token's `iat` when it arrives at the callback. The
 /// token was just issued for this exchange, so a larger age means a replay
 /// or a badly wrong clock.
 const MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(10 * 60);
@@ -59,7 +59,7 @@ pub(crate) struct ProviderMetadata {
     pub(crate) authorization_endpoint: String,
     pub(crate) token_endpoint: String,
     pub(crate) jwks_uri: String,
-    /// Where RP-initiated logout sends the browser, when the provider
+    /// The URL RP-initiated logout sends the browser to, when the provider
     /// supports it.
     #[serde(default)]
     pub(crate) end_session_endpoint: Option<String>,
@@ -90,7 +90,7 @@ pub(crate) enum OidcError {
 }
 
 impl OidcError {
-    /// The status of the error page: 503 when the provider cannot be
+    /// Returns the status of the error page: 503 when the provider cannot be
     /// reached, 504 when it does not respond in time, 400 when it rejected
     /// the code, and 502 when it responded with something invalid.
     pub(crate) fn status(&self) -> http::StatusCode {
@@ -163,7 +163,7 @@ pub(crate) struct AuthorizationRequest {
     pub(crate) pkce_verifier: String,
 }
 
-/// What the callback keeps from the token response.
+/// The parts of the token response the callback keeps.
 pub(crate) struct TokenSet {
     pub(crate) id_token: String,
     pub(crate) scopes: Vec<String>,

@@ -186,7 +186,7 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-/// A minimal error page. `title` and `detail` are escaped here, so callers
+/// Builds a minimal error page. `title` and `detail` are escaped here, so callers
 /// may pass text from the request.
 pub(crate) fn error_page(
     status: StatusCode,

@@ -33,7 +33,7 @@ const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
 /// hostile cookie cannot make the server allocate much.
 const MAX_SEALED_LEN: usize = 24 * 1024;
 
-/// What a sealed value is for. Each purpose has its own derived key, so a
+/// The use a sealed value is for. Each purpose has its own derived key, so a
 /// value sealed for one purpose never unseals as another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {

@@ -246,7 +246,7 @@ impl Session {
     }
 }
 
-/// What the session cookie holds, inside the seal.
+/// The contents of the session cookie, inside the seal.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SessionPayload {
     #[serde(rename = "id")]

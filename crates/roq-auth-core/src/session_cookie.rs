@@ -15,13 +15,13 @@ use http::{HeaderMap, HeaderValue};
 use crate::response::cookie_values;
 use crate::response::{cookie_names_with_prefix, remove_cookie, set_cookie, CookieScope};
 
-/// Longest value put in one cookie. It leaves room for the name and the
+/// Maximum length of the value put in one cookie. It leaves room for the name and the
 /// attributes within the 4096 bytes browsers accept for a `Set-Cookie`.
 pub(crate) const MAX_CHUNK_LEN: usize = 3800;
 
-/// Most chunks a session may take. Five chunks (about 19 KB) already make
-/// every request carry that much; past it the library refuses to sign the
-/// user in rather than send cookies a server in front may reject with 431.
+/// Maximum number of chunks a session may take. Five chunks (about 19 KB)
+/// already make every request carry that much. Past it the library rejects
+/// the sign-in rather than send cookies that a proxy may reject with 431.
 pub(crate) const MAX_CHUNKS: usize = 5;
 
 /// The sealed session does not fit in the cookies a browser reliably keeps.

@@ -1,5 +1,5 @@
 //! The callback's handling of arbitrary query strings: whatever the query,
-//! a callback without a sign-in in progress is answered with 400, never a
+//! a callback without a sign-in in progress gets 400, never a
 //! panic or a session.
 
 use http::header::SET_COOKIE;
@@ -10,7 +10,7 @@ use roq_auth_core::{Auth, AuthRoute, Config};
 fn auth() -> Auth {
     let config = Config::builder()
         .secret("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
-        // Nothing listens here; the callback must answer before any request
+        // Nothing listens here; the callback must respond before any request
         // to the provider.
         .issuer_url("http://127.0.0.1:9")
         .client_id("app")
