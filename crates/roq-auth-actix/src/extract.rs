@@ -1,6 +1,6 @@
 //! The `Session` extractor and the guard extractor the macros add.
 
-use std::future::{ready, Ready};
+use std::future::ready;
 use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
@@ -8,7 +8,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 use roq_auth_core::response::NO_STORE;
-use roq_auth_core::{Auth, GuardOutcome, GuardPolicy};
+use roq_auth_core::{
+    AccessToken, AccessTokenError, Auth, GuardOutcome, GuardPolicy, LoadedSession,
+    SessionUnavailable,
+};
 
 use crate::convert::{header_value_from_core, headers_to_core, CoreResponse};
 use crate::middleware::SessionRead;
@@ -35,21 +38,67 @@ use crate::middleware::SessionRead;
 /// `Option<Session>`, so a route outside [`AuthMiddleware`](crate::AuthMiddleware)
 /// gets `None` there (the misconfiguration is still logged) where
 /// `Session` gets 500.
-#[derive(Clone, Debug)]
-pub struct Session(roq_auth_core::Session);
+#[derive(Clone)]
+pub struct Session {
+    session: roq_auth_core::Session,
+    /// The request, for [`Session::access_token`], which reads the tokens
+    /// cookie only when called.
+    request: HttpRequest,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Session").field(&self.session).finish()
+    }
+}
 
 impl std::ops::Deref for Session {
     type Target = roq_auth_core::Session;
 
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.session
     }
 }
 
 impl Session {
     /// Returns the framework-independent session.
     pub fn into_inner(self) -> roq_auth_core::Session {
-        self.0
+        self.session
+    }
+
+    /// Returns a valid access token for calling APIs as the user,
+    /// refreshed first when it has expired or is about to (see
+    /// [`Auth::access_token`]). Refreshed tokens reach the browser with
+    /// this request's response.
+    ///
+    /// ```no_run
+    /// use actix_web::HttpResponse;
+    /// use roq_auth_actix::Session;
+    ///
+    /// async fn orders(session: Session) -> HttpResponse {
+    ///     match session.access_token().await {
+    ///         // Call the API with `Authorization: Bearer {token.secret()}`.
+    ///         Ok(token) => HttpResponse::Ok().body(format!("expires at {:?}", token.expires_at())),
+    ///         Err(err) => HttpResponse::build(
+    ///             actix_web::http::StatusCode::from_u16(err.status().as_u16()).unwrap(),
+    ///         )
+    ///         .finish(),
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AccessTokenError`] when there is no valid token: the user must
+    /// sign in again (401), or the provider is unavailable (503).
+    pub async fn access_token(&self) -> Result<AccessToken, AccessTokenError> {
+        let Ok(auth) = request_auth(&self.request) else {
+            return Err(AccessTokenError::Missing);
+        };
+        let headers = headers_to_core(self.request.headers());
+        let outcome = auth.access_token(&self.session, &headers).await;
+        mark_read(&self.request, outcome.set_cookies);
+        outcome.result
     }
 }
 
@@ -65,6 +114,10 @@ pub enum SessionRejection {
     /// the response is 500, and the error is logged.
     #[error("the request has no Auth: the route is not wrapped in AuthMiddleware")]
     MissingMiddleware,
+    /// The revocation store cannot be read: the response is 503 with
+    /// `{"error":"unavailable"}`.
+    #[error(transparent)]
+    Unavailable(SessionUnavailable),
 }
 
 impl ResponseError for SessionRejection {
@@ -72,6 +125,7 @@ impl ResponseError for SessionRejection {
         match self {
             SessionRejection::Unauthorized => StatusCode::UNAUTHORIZED,
             SessionRejection::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
+            SessionRejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -85,6 +139,9 @@ impl ResponseError for SessionRejection {
                 ))
                 .body(serde_json::json!({"error": "unauthorized"}).to_string()),
             SessionRejection::MissingMiddleware => missing_middleware_response(),
+            SessionRejection::Unavailable(err) => {
+                CoreResponse::new(err.response(true)).to_response()
+            }
         }
     }
 }
@@ -113,27 +170,75 @@ pub(crate) fn missing_middleware_response() -> HttpResponse {
         .body("The server's sign-in is misconfigured.")
 }
 
-/// Reads the session once per request: a guard stores what it read in the
-/// request's extensions for the `Session` extractor after it.
-fn read_session(request: &HttpRequest) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
-    if let Some(read) = request.extensions().get::<ReadOnce>() {
-        return Ok(read.0.clone());
-    }
+/// A future that stays on the worker thread, as actix-web's are.
+type LocalBoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
 
-    let auth = request_auth(request)?;
-    let loaded = auth.load_session(&headers_to_core(request.headers()));
+/// A session read that finished at once, or that must wait for the
+/// revocation store.
+enum Read {
+    Done(Result<Option<roq_auth_core::Session>, SessionRejection>),
+    Later(Auth),
+}
+
+/// Reads the session once per request: a guard stores what it read in the
+/// request's extensions for the `Session` extractor after it. With the
+/// built-in revocation store this finishes at once.
+fn begin_read(request: &HttpRequest) -> Read {
+    if let Some(read) = request.extensions().get::<ReadOnce>() {
+        return Read::Done(Ok(read.0.clone()));
+    }
+    let auth = match request_auth(request) {
+        Ok(auth) => auth,
+        Err(rejection) => return Read::Done(Err(rejection)),
+    };
+    match auth.load_session_now(&headers_to_core(request.headers())) {
+        Some(loaded) => Read::Done(Ok(keep_loaded(request, loaded))),
+        None => Read::Later(auth),
+    }
+}
+
+/// Finishes a read that waits for the revocation store.
+async fn finish_read(
+    request: HttpRequest,
+    auth: Auth,
+) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
+    let headers = headers_to_core(request.headers());
+    let loaded = auth.load_session(&headers).await.map_err(|err| {
+        tracing::error!(error = %err, "cannot read the session");
+        SessionRejection::Unavailable(err)
+    })?;
+    Ok(keep_loaded(&request, loaded))
+}
+
+async fn read_session(
+    request: HttpRequest,
+) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
+    match begin_read(&request) {
+        Read::Done(result) => result,
+        Read::Later(auth) => finish_read(request, auth).await,
+    }
+}
+
+/// Hands the cookie updates to the middleware and remembers the session for
+/// later extractors of the same request.
+fn keep_loaded(request: &HttpRequest, loaded: LoadedSession) -> Option<roq_auth_core::Session> {
+    mark_read(request, loaded.set_cookies);
+    request
+        .extensions_mut()
+        .insert(ReadOnce(loaded.session.clone()));
+    loaded.session
+}
+
+/// Tells the middleware that the session was read, with the `Set-Cookie`
+/// values for the response.
+fn mark_read(request: &HttpRequest, set_cookies: Vec<http::HeaderValue>) {
     if let Some(read) = request.extensions().get::<SessionRead>() {
-        let set_cookies = loaded
-            .set_cookies
+        let set_cookies = set_cookies
             .iter()
             .filter_map(|value| header_value_from_core("set-cookie", value))
             .collect();
         read.mark(set_cookies);
     }
-    request
-        .extensions_mut()
-        .insert(ReadOnce(loaded.session.clone()));
-    Ok(loaded.session)
 }
 
 #[derive(Clone)]
@@ -141,13 +246,16 @@ struct ReadOnce(Option<roq_auth_core::Session>);
 
 impl FromRequest for Session {
     type Error = SessionRejection;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(
-            read_session(request)
-                .and_then(|session| session.map(Session).ok_or(SessionRejection::Unauthorized)),
-        )
+        let request = request.clone();
+        Box::pin(async move {
+            let session = read_session(request.clone())
+                .await?
+                .ok_or(SessionRejection::Unauthorized)?;
+            Ok(Session { session, request })
+        })
     }
 }
 
@@ -156,46 +264,71 @@ impl FromRequest for Session {
 ///
 /// Actix Web creates the futures of all of a handler's extractors in
 /// parameter order, then polls them in that order and stops at the first
-/// error. This guard decides inside `from_request` and returns a ready
-/// future, so a denied request ends at the first poll and the later
-/// extractors, such as `web::Json`, never read the body.
+/// error. This guard decides inside `from_request` and returns a future
+/// that is ready at once, so a denied request ends at the first poll and the
+/// later extractors, such as `web::Json`, never read the body. Only with a
+/// revocation store that answers asynchronously, such as Redis, does the
+/// guard wait, and a later extractor may then start reading the body.
 #[doc(hidden)]
 pub struct Guard<P>(PhantomData<P>);
 
-impl<P: GuardPolicy> FromRequest for Guard<P> {
+impl<P: GuardPolicy + 'static> FromRequest for Guard<P> {
     type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let auth = match request_auth(request) {
             Ok(auth) => auth,
-            Err(rejection) => return ready(Err(rejection.into())),
+            Err(rejection) => return Box::pin(ready(Err(rejection.into()))),
         };
-
-        // The path and query as received: actix-web's scopes match on the
-        // full path and never strip a prefix from the URI.
-        let target = request
-            .uri()
-            .path_and_query()
-            .map(|target| target.as_str())
-            .unwrap_or("/");
 
         // The session is read once, here, so the middleware can renew or
         // remove its cookie whatever the guard decides.
-        let session = match read_session(request) {
-            Ok(session) => session,
-            Err(rejection) => return ready(Err(rejection.into())),
-        };
-        match auth.decide(&P::POLICY, session, target) {
-            GuardOutcome::Allow(session) => {
-                request.extensions_mut().insert(ReadOnce(session));
-                ready(Ok(Guard(PhantomData)))
+        match begin_read(request) {
+            Read::Done(session) => Box::pin(ready(guard_decision::<P>(&auth, request, session))),
+            Read::Later(_) => {
+                let request = request.clone();
+                Box::pin(async move {
+                    let session = finish_read(request.clone(), auth.clone()).await;
+                    guard_decision::<P>(&auth, &request, session)
+                })
             }
-            GuardOutcome::Deny(response) => ready(Err(GuardRejection {
-                response: CoreResponse::new(response),
-            }
-            .into())),
         }
+    }
+}
+
+fn guard_decision<P: GuardPolicy>(
+    auth: &Auth,
+    request: &HttpRequest,
+    session: Result<Option<roq_auth_core::Session>, SessionRejection>,
+) -> Result<Guard<P>, actix_web::Error> {
+    let session = match session {
+        Ok(session) => session,
+        Err(SessionRejection::Unavailable(err)) => {
+            let api = P::POLICY.kind == roq_auth_core::guard::PolicyKind::Api;
+            return Err(GuardRejection {
+                response: CoreResponse::new(err.response(api)),
+            }
+            .into());
+        }
+        Err(rejection) => return Err(rejection.into()),
+    };
+    // The path and query as received: actix-web's scopes match on the
+    // full path and never strip a prefix from the URI.
+    let target = request
+        .uri()
+        .path_and_query()
+        .map(|target| target.as_str())
+        .unwrap_or("/");
+    match auth.decide(&P::POLICY, session, target) {
+        GuardOutcome::Allow(session) => {
+            request.extensions_mut().insert(ReadOnce(session));
+            Ok(Guard(PhantomData))
+        }
+        GuardOutcome::Deny(response) => Err(GuardRejection {
+            response: CoreResponse::new(response),
+        }
+        .into()),
     }
 }
 

@@ -59,7 +59,10 @@ use actix_web::{web, HttpRequest, HttpResponse, Scope};
 
 pub use extract::{Session, SessionRejection};
 pub use middleware::{AuthMiddleware, AuthMiddlewareService};
-pub use roq_auth_core::{Auth, AuthRoute, Config, ConfigBuilder, ConfigError, User};
+pub use roq_auth_core::{
+    AccessToken, AccessTokenError, Auth, AuthBuilder, AuthRoute, Config, ConfigBuilder,
+    ConfigError, SignInDenied, User,
+};
 
 /// Protects a page: signed-out visitors are redirected to sign in, and
 /// signed-in visitors who lack a required `role`, `scope` or `check` get 403.
@@ -77,7 +80,7 @@ pub use roq_auth_macros::actix_require_auth as require_auth;
 pub use roq_auth_macros::actix_with_auth as with_auth;
 
 /// Returns a scope at `mount_path` with the auth routes `/login`,
-/// `/callback`, `/session` and `/logout`. Pass the configured mount path
+/// `/callback`, `/session`, `/logout` and `/backchannel-logout`. Pass the configured mount path
 /// (`/api/auth` by default):
 ///
 /// ```ignore
@@ -92,13 +95,13 @@ pub fn routes(mount_path: &str) -> Scope {
     for (route, segment) in AuthRoute::ALL {
         scope = scope.service(
             web::resource(format!("/{segment}"))
-                .to(move |request: HttpRequest| handle(route, request)),
+                .to(move |request: HttpRequest, body: web::Payload| handle(route, request, body)),
         );
     }
     scope
 }
 
-async fn handle(route: AuthRoute, request: HttpRequest) -> HttpResponse {
+async fn handle(route: AuthRoute, request: HttpRequest, body: web::Payload) -> HttpResponse {
     let auth = match extract::request_auth(&request) {
         Ok(auth) => auth,
         Err(_) => return extract::missing_middleware_response(),
@@ -111,7 +114,25 @@ async fn handle(route: AuthRoute, request: HttpRequest) -> HttpResponse {
             return HttpResponse::BadRequest().finish();
         }
     };
-    convert::response_from_core(auth.handle(route, &parts).await)
+    let body = if route.reads_body() {
+        match body
+            .to_bytes_limited(roq_auth_core::MAX_BACKCHANNEL_BODY)
+            .await
+        {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) | Err(_) => {
+                return HttpResponse::PayloadTooLarge()
+                    .insert_header((
+                        actix_web::http::header::CACHE_CONTROL,
+                        roq_auth_core::response::NO_STORE,
+                    ))
+                    .finish()
+            }
+        }
+    } else {
+        bytes::Bytes::new()
+    };
+    convert::response_from_core(auth.handle(route, &parts, &body).await)
 }
 
 #[doc(hidden)]

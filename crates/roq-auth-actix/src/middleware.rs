@@ -6,6 +6,7 @@ use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
 
+use actix_web::body::EitherBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, SET_COOKIE};
 use actix_web::HttpMessage as _;
@@ -66,7 +67,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
     type Transform = AuthMiddlewareService<S>;
     type InitError = ();
@@ -92,13 +93,30 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, actix_web::Error>>>>;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>>>;
 
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
+        // The return from the provider's sign-out, at the post-logout URL.
+        // Only that path pays for converting the request.
+        if request.path() == self.auth.config().post_logout_redirect_url().path() {
+            if let Ok(parts) = crate::convert::request_parts(request.request()) {
+                if let Some(response) =
+                    self.auth
+                        .post_logout_return(&parts.method, &parts.uri, &parts.headers)
+                {
+                    let response = crate::convert::response_from_core(response);
+                    return Box::pin(ready(Ok(request
+                        .into_response(response)
+                        .map_into_right_body())));
+                }
+            }
+        }
+
         let read = SessionRead::default();
         request.extensions_mut().insert(self.auth.clone());
         request.extensions_mut().insert(read.clone());
@@ -119,7 +137,7 @@ where
             for set_cookie in state.set_cookies {
                 response.headers_mut().append(SET_COOKIE, set_cookie);
             }
-            Ok(response)
+            Ok(response.map_into_left_body())
         })
     }
 }

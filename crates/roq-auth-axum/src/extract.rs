@@ -3,12 +3,16 @@
 use std::marker::PhantomData;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
+use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roq_auth_core::response::NO_STORE;
-use roq_auth_core::{Auth, GuardOutcome, GuardPolicy};
+use roq_auth_core::{
+    AccessToken, AccessTokenError, Auth, GuardOutcome, GuardPolicy, SessionUnavailable,
+};
 
 use crate::layer::SessionRead;
 
@@ -29,22 +33,103 @@ use crate::layer::SessionRead;
 ///     }
 /// }
 /// ```
-#[derive(Clone, Debug)]
-pub struct Session(roq_auth_core::Session);
+#[derive(Clone)]
+pub struct Session {
+    session: roq_auth_core::Session,
+    auth: Auth,
+    /// The request's cookies, for [`Session::access_token`], which reads the
+    /// tokens cookie only when called.
+    cookie: Option<HeaderValue>,
+    read: Option<SessionRead>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Session").field(&self.session).finish()
+    }
+}
 
 impl std::ops::Deref for Session {
     type Target = roq_auth_core::Session;
 
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.session
     }
 }
 
 impl Session {
     /// Returns the framework-independent session.
     pub fn into_inner(self) -> roq_auth_core::Session {
-        self.0
+        self.session
     }
+
+    /// Returns a valid access token for calling APIs as the user,
+    /// refreshed first when it has expired or is about to (see
+    /// [`Auth::access_token`]). Refreshed tokens reach the browser with
+    /// this request's response.
+    ///
+    /// ```no_run
+    /// use axum::http::StatusCode;
+    /// use roq_auth_axum::Session;
+    ///
+    /// async fn orders(session: Session) -> Result<String, StatusCode> {
+    ///     let token = session
+    ///         .access_token()
+    ///         .await
+    ///         .map_err(|err| err.status())?;
+    ///     // Call the API with `Authorization: Bearer {token.secret()}`.
+    ///     Ok(format!("token expires at {:?}", token.expires_at()))
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AccessTokenError`] when there is no valid token: the user must
+    /// sign in again (401), or the provider is unavailable (503).
+    pub async fn access_token(&self) -> Result<AccessToken, AccessTokenError> {
+        let mut headers = HeaderMap::new();
+        if let Some(cookie) = &self.cookie {
+            headers.insert(COOKIE, cookie.clone());
+        }
+        let outcome = self.auth.access_token(&self.session, &headers).await;
+        if let Some(read) = &self.read {
+            read.mark(outcome.set_cookies);
+        }
+        outcome.result
+    }
+
+    fn from_parts(
+        parts: &Parts,
+        session: roq_auth_core::Session,
+    ) -> Result<Session, SessionRejection> {
+        let auth = parts
+            .extensions
+            .get::<Auth>()
+            .cloned()
+            .ok_or(SessionRejection::MissingLayer)?;
+        Ok(Session {
+            session,
+            auth,
+            cookie: joined_cookie_header(&parts.headers),
+            read: parts.extensions.get::<SessionRead>().cloned(),
+        })
+    }
+}
+
+/// The request's `Cookie` headers as one value: HTTP/2 clients may send
+/// one header per cookie.
+fn joined_cookie_header(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut values = headers.get_all(COOKIE).iter();
+    let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(first.clone());
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for value in std::iter::once(second).chain(values) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(value.as_bytes());
+    }
+    HeaderValue::from_bytes(&joined).ok()
 }
 
 /// The reason a [`Session`] could not be extracted.
@@ -57,6 +142,9 @@ pub enum SessionRejection {
     /// The route is not wrapped in [`AuthLayer`](crate::AuthLayer). The
     /// response is 500, and the error is logged.
     MissingLayer,
+    /// The revocation store cannot be read. The response is 503 with
+    /// `{"error":"unavailable"}`.
+    Unavailable(SessionUnavailable),
 }
 
 impl IntoResponse for SessionRejection {
@@ -69,6 +157,7 @@ impl IntoResponse for SessionRejection {
             )
                 .into_response(),
             SessionRejection::MissingLayer => missing_layer(),
+            SessionRejection::Unavailable(err) => err.response(true).map(axum::body::Body::from),
         }
     }
 }
@@ -86,7 +175,9 @@ pub(crate) fn missing_layer() -> Response {
 
 /// Reads the session once per request: a guard stores what it read in the
 /// request's extensions for the `Session` extractor after it.
-fn read_session(parts: &mut Parts) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
+async fn read_session(
+    parts: &mut Parts,
+) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
     if let Some(read) = parts.extensions.get::<ReadOnce>() {
         return Ok(read.0.clone());
     }
@@ -95,7 +186,10 @@ fn read_session(parts: &mut Parts) -> Result<Option<roq_auth_core::Session>, Ses
         .extensions
         .get::<Auth>()
         .ok_or(SessionRejection::MissingLayer)?;
-    let loaded = auth.load_session(&parts.headers);
+    let loaded = auth.load_session(&parts.headers).await.map_err(|err| {
+        tracing::error!(error = %err, "cannot read the session");
+        SessionRejection::Unavailable(err)
+    })?;
     if let Some(read) = parts.extensions.get::<SessionRead>() {
         read.mark(loaded.set_cookies);
     }
@@ -110,9 +204,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        read_session(parts)?
-            .map(Session)
-            .ok_or(SessionRejection::Unauthorized)
+        let session = read_session(parts)
+            .await?
+            .ok_or(SessionRejection::Unauthorized)?;
+        Session::from_parts(parts, session)
     }
 }
 
@@ -123,7 +218,10 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(read_session(parts)?.map(Session))
+        match read_session(parts).await? {
+            Some(session) => Session::from_parts(parts, session).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -157,7 +255,14 @@ where
 
         // The session is read once, here, so the layer can renew or remove
         // its cookie whatever the guard decides.
-        let session = read_session(parts).map_err(IntoResponse::into_response)?;
+        let session = match read_session(parts).await {
+            Ok(session) => session,
+            Err(SessionRejection::Unavailable(err)) => {
+                let api = P::POLICY.kind == roq_auth_core::guard::PolicyKind::Api;
+                return Err(err.response(api).map(axum::body::Body::from));
+            }
+            Err(rejection) => return Err(rejection.into_response()),
+        };
         match auth.decide(&P::POLICY, session, &target) {
             GuardOutcome::Allow(session) => {
                 parts.extensions.insert(ReadOnce(session));

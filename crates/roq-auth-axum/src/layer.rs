@@ -97,6 +97,14 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        // The return from the provider's sign-out, at the post-logout URL.
+        if let Some(response) =
+            self.auth
+                .post_logout_return(request.method(), request.uri(), request.headers())
+        {
+            return Box::pin(async move { Ok(response.map(axum::body::Body::from)) });
+        }
+
         let read = SessionRead::default();
         request.extensions_mut().insert(self.auth.clone());
         request.extensions_mut().insert(read.clone());

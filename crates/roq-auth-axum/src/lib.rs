@@ -45,7 +45,10 @@ use axum::Router;
 
 pub use extract::{Session, SessionRejection};
 pub use layer::{AuthLayer, AuthService};
-pub use roq_auth_core::{Auth, AuthRoute, Config, ConfigBuilder, ConfigError, User};
+pub use roq_auth_core::{
+    AccessToken, AccessTokenError, Auth, AuthBuilder, AuthRoute, Config, ConfigBuilder,
+    ConfigError, SignInDenied, User,
+};
 
 /// Protects a page: signed-out visitors are redirected to sign in, and
 /// signed-in visitors who lack a required `role`, `scope` or `check` get 403.
@@ -61,8 +64,8 @@ pub use roq_auth_macros::axum_require_auth as require_auth;
 /// See the [`roq_auth_macros`] documentation of `axum_with_auth` for details.
 pub use roq_auth_macros::axum_with_auth as with_auth;
 
-/// Returns a router with the auth routes `/login`, `/callback`, `/session`
-/// and `/logout`, to nest at the configured mount path (`/api/auth` by
+/// Returns a router with the auth routes `/login`, `/callback`, `/session`,
+/// `/logout` and `/backchannel-logout`, to nest at the configured mount path (`/api/auth` by
 /// default):
 ///
 /// ```ignore
@@ -85,7 +88,7 @@ where
 }
 
 async fn handle(route: AuthRoute, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let Some(auth) = parts.extensions.get::<Auth>().cloned() else {
         return extract::missing_layer().into_response();
     };
@@ -95,7 +98,26 @@ async fn handle(route: AuthRoute, request: Request) -> Response {
         .map(|uri| uri.0.path())
         .unwrap_or(parts.uri.path());
     auth.config().warn_if_mounted_elsewhere(full_path);
-    auth.handle(route, &parts).await.map(axum::body::Body::from)
+    let body = if route.reads_body() {
+        match axum::body::to_bytes(body, roq_auth_core::MAX_BACKCHANNEL_BODY).await {
+            Ok(body) => body,
+            Err(_) => {
+                return (
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    [(
+                        axum::http::header::CACHE_CONTROL,
+                        roq_auth_core::response::NO_STORE,
+                    )],
+                )
+                    .into_response()
+            }
+        }
+    } else {
+        axum::body::Bytes::new()
+    };
+    auth.handle(route, &parts, &body)
+        .await
+        .map(axum::body::Body::from)
 }
 
 #[doc(hidden)]

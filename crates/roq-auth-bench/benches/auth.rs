@@ -108,9 +108,13 @@ fn first_sight(auth: &roq_auth::Auth, tokens: &str, iters: u64) -> Duration {
             .collect();
         let start = Instant::now();
         for headers in &requests {
-            let loaded = auth.load_session(headers);
+            let loaded = auth.load_session_now(headers).unwrap();
             assert!(loaded.session.is_some());
-            black_box(auth.guard(&API, headers, apps::ME_PATH));
+            black_box(auth.decide(
+                &API,
+                auth.load_session_now(headers).unwrap().session,
+                apps::ME_PATH,
+            ));
         }
         total += start.elapsed();
     }
@@ -178,7 +182,7 @@ fn guard(c: &mut Criterion) {
 
     let headers = headers_with(&cookie);
     group.bench_function("roq_session_hit", |b| {
-        b.iter(|| auth.session(black_box(&headers)))
+        b.iter(|| auth.load_session_now(black_box(&headers)).unwrap().session)
     });
 
     actix_cases(&mut group, &auth, &cookie);
@@ -249,7 +253,7 @@ fn callback(c: &mut Criterion) {
     let provider = StandInProvider::start(&runtime);
     let auth = roq_auth::Auth::new(apps::config(provider.issuer()));
     let request = runtime.block_on(provider.prepare_callback(&auth));
-    let response = runtime.block_on(auth.handle(AuthRoute::Callback, &request));
+    let response = runtime.block_on(auth.handle(AuthRoute::Callback, &request, &[]));
     assert_eq!(
         response.status(),
         303,
@@ -288,7 +292,7 @@ fn callback(c: &mut Criterion) {
             runtime.block_on(async {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let response = auth.handle(AuthRoute::Callback, &request).await;
+                    let response = auth.handle(AuthRoute::Callback, &request, &[]).await;
                     assert_eq!(response.status(), 303);
                     black_box(response);
                 }

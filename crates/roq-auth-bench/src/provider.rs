@@ -101,7 +101,7 @@ impl StandInProvider {
     /// When the login route does not redirect to the provider.
     pub async fn prepare_callback(&self, auth: &Auth) -> Parts {
         let login = request_parts(Method::GET, "/api/auth/login?returnTo=%2Fdashboard", None);
-        let response = auth.handle(AuthRoute::Login, &login).await;
+        let response = auth.handle(AuthRoute::Login, &login, &[]).await;
         assert_eq!(
             response.status(),
             StatusCode::SEE_OTHER,

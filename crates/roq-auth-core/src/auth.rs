@@ -18,10 +18,14 @@ use crate::response::{
     ResponseBuilder,
 };
 use crate::return_to::sanitize_return_to;
+use crate::revocation::{
+    MemoryRevocationStore, RevocationError, RevocationKey, RevocationStore, StoreFuture,
+};
 use crate::seal::{Purpose, Sealer};
 use crate::session::{Session, SessionPayload, User};
 use crate::session_cache::{CachedSession, SessionCache};
 use crate::session_cookie::{SessionCookie, SessionTooLarge};
+use crate::tokens::StoredTokens;
 
 /// Start of the names of the cookies that carry a sign-in from login to
 /// callback. Each sign-in has its own cookie, named after its `state`, so
@@ -55,15 +59,19 @@ pub enum AuthRoute {
     Session,
     /// `logout`: ends the session.
     Logout,
+    /// `backchannel-logout`: where the provider posts a logout token when
+    /// the user signs out there (OpenID Connect Back-Channel Logout 1.0).
+    BackchannelLogout,
 }
 
 impl AuthRoute {
     /// Every route, with its path segment.
-    pub const ALL: [(AuthRoute, &'static str); 4] = [
+    pub const ALL: [(AuthRoute, &'static str); 5] = [
         (AuthRoute::Login, "login"),
         (AuthRoute::Callback, "callback"),
         (AuthRoute::Session, "session"),
         (AuthRoute::Logout, "logout"),
+        (AuthRoute::BackchannelLogout, "backchannel-logout"),
     ];
 
     fn allows(self, method: &Method) -> bool {
@@ -71,6 +79,7 @@ impl AuthRoute {
             AuthRoute::Logout => {
                 method == Method::GET || method == Method::HEAD || method == Method::POST
             }
+            AuthRoute::BackchannelLogout => method == Method::POST,
             _ => method == Method::GET || method == Method::HEAD,
         }
     }
@@ -78,8 +87,15 @@ impl AuthRoute {
     fn allow_header(self) -> &'static str {
         match self {
             AuthRoute::Logout => "GET, HEAD, POST",
+            AuthRoute::BackchannelLogout => "POST",
             _ => "GET, HEAD",
         }
+    }
+
+    /// Whether the route reads a request body: adapters pass the body of
+    /// these routes to [`Auth::handle`] and an empty one for the others.
+    pub fn reads_body(self) -> bool {
+        self == AuthRoute::BackchannelLogout
     }
 }
 
@@ -112,23 +128,159 @@ pub struct ProviderError(OidcError);
 /// secret can forge sessions: keep it out of source control and logs.
 #[derive(Clone)]
 pub struct Auth {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: Config,
-    provider: Provider,
-    session_sealer: Sealer,
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) provider: Provider,
+    pub(crate) session_sealer: Sealer,
+    /// Seals the cookie that keeps a session's tokens.
+    pub(crate) tokens_sealer: Sealer,
+    /// Seals the cookie that carries a sign-out's `state` to the provider
+    /// and back.
+    pub(crate) logout_sealer: Sealer,
+    pub(crate) revocation: Revocation,
+    pub(crate) refreshes: crate::tokens::Refreshes,
+    pub(crate) after_callback: Option<AfterCallback>,
+    /// The name of the cookie that keeps the session's tokens.
+    pub(crate) tokens_cookie_name: String,
+    /// The name of the cookie that carries a sign-out's `state`.
+    pub(crate) logout_cookie_name: String,
+    /// Set once the warning about https cookies over plain http is logged.
+    pub(crate) warned_plain_http: std::sync::atomic::AtomicBool,
     /// Session cookie values already unsealed, so that repeat requests
     /// skip decryption and parsing.
-    session_cache: SessionCache,
-    transaction_sealer: Sealer,
+    pub(crate) session_cache: SessionCache,
+    pub(crate) transaction_sealer: Sealer,
     /// The callback path: transaction cookies only need to reach the
     /// callback, so they are scoped there and stay off every other request.
-    transaction_cookie_path: String,
+    pub(crate) transaction_cookie_path: String,
     /// `__Secure-` on https, where browsers then refuse to let plain http
     /// responses set or overwrite the cookie.
-    transaction_cookie_prefix: String,
+    pub(crate) transaction_cookie_prefix: String,
+}
+
+/// Where revocations are kept. The built-in memory store is called
+/// directly, without a boxed future, as it answers at once.
+pub(crate) enum Revocation {
+    Memory(MemoryRevocationStore),
+    Shared(Arc<dyn RevocationStore>),
+}
+
+/// The hook [`AuthBuilder::after_callback`] installs.
+pub(crate) type AfterCallback =
+    Arc<dyn Fn(User) -> StoreFuture<'static, Result<User, SignInDenied>> + Send + Sync>;
+
+/// Returned by an after-callback hook to refuse a sign-in. The visitor gets
+/// a 403 page with the message, which should not reveal more than the user
+/// may know.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("sign-in denied: {message}")]
+pub struct SignInDenied {
+    message: String,
+}
+
+impl SignInDenied {
+    /// Refuses the sign-in with `message` shown on the 403 page.
+    pub fn new(message: impl Into<String>) -> SignInDenied {
+        SignInDenied {
+            message: message.into(),
+        }
+    }
+}
+
+/// The session could not be read because the revocation store failed. The
+/// request gets 503: treating the visitor as signed out would send them to
+/// sign in again and again while the store is down.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot check the session: {0}")]
+pub struct SessionUnavailable(#[from] RevocationError);
+
+impl SessionUnavailable {
+    /// The 503 response for this error: JSON `{"error":"unavailable"}` for
+    /// an API, an HTML page otherwise.
+    pub fn response(&self, api: bool) -> Response<Bytes> {
+        let builder = if api {
+            ResponseBuilder::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"error": "unavailable"}),
+            )
+        } else {
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Your session cannot be checked right now. Please try again in a moment.",
+                None,
+            )
+        };
+        builder.header(http::header::RETRY_AFTER, "5").build()
+    }
+}
+
+/// Builds an [`Auth`] with a revocation store or a sign-in hook; see
+/// [`Auth::builder`].
+pub struct AuthBuilder {
+    config: Config,
+    revocation: Option<Arc<dyn RevocationStore>>,
+    after_callback: Option<AfterCallback>,
+}
+
+impl std::fmt::Debug for AuthBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("config", &self.config)
+            .field("shared_revocation_store", &self.revocation.is_some())
+            .field("after_callback", &self.after_callback.is_some())
+            .finish()
+    }
+}
+
+impl AuthBuilder {
+    /// Keeps revocations in `store` instead of this process's memory, so
+    /// that a logout on one instance signs the session out on all of them.
+    pub fn revocation_store(mut self, store: impl RevocationStore) -> AuthBuilder {
+        self.revocation = Some(Arc::new(store));
+        self
+    }
+
+    /// Keeps revocations in a store shared with other code.
+    pub fn shared_revocation_store(mut self, store: Arc<dyn RevocationStore>) -> AuthBuilder {
+        self.revocation = Some(store);
+        self
+    }
+
+    /// Runs `hook` at each sign-in, after the ID token is verified and
+    /// before the session is stored. It may change the user's claims kept
+    /// in the session, or refuse the sign-in with [`SignInDenied`], which
+    /// shows a 403 page and stores no session.
+    ///
+    /// ```
+    /// # use roq_auth_core::{Auth, Config, SignInDenied, User};
+    /// # fn build(config: Config) -> Auth {
+    /// Auth::builder(config)
+    ///     .after_callback(|user: User| async move {
+    ///         match &user.email {
+    ///             Some(email) if email.ends_with("@example.com") => Ok(user.with_claim("staff", true)),
+    ///             _ => Err(SignInDenied::new("This application is for staff only.")),
+    ///         }
+    ///     })
+    ///     .build()
+    /// # }
+    /// ```
+    pub fn after_callback<F, Fut>(mut self, hook: F) -> AuthBuilder
+    where
+        F: Fn(User) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<User, SignInDenied>> + Send + 'static,
+    {
+        self.after_callback = Some(Arc::new(move |user| Box::pin(hook(user))));
+        self
+    }
+
+    /// Builds the sign-in.
+    pub fn build(self) -> Auth {
+        Auth::from_builder(self)
+    }
 }
 
 /// The session of a request, and the `Set-Cookie` values that keep its
@@ -151,8 +303,32 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Builds the sign-in from a validated configuration.
+    /// Builds the sign-in from a validated configuration, with revocations
+    /// kept in memory and no hook. See [`Auth::builder`] for more.
     pub fn new(config: Config) -> Auth {
+        Auth::builder(config).build()
+    }
+
+    /// Starts building the sign-in, to add a revocation store shared by
+    /// several instances or an after-callback hook.
+    pub fn builder(config: Config) -> AuthBuilder {
+        AuthBuilder {
+            config,
+            revocation: None,
+            after_callback: None,
+        }
+    }
+
+    fn from_builder(builder: AuthBuilder) -> Auth {
+        let AuthBuilder {
+            config,
+            revocation,
+            after_callback,
+        } = builder;
+        let revocation = match revocation {
+            Some(store) => Revocation::Shared(store),
+            None => Revocation::Memory(MemoryRevocationStore::default()),
+        };
         let provider = Provider::new(&config);
         let session_sealer =
             Sealer::with_previous(&config.secret, &config.previous_secrets, Purpose::Session);
@@ -168,8 +344,20 @@ impl Auth {
             ""
         };
         let transaction_cookie_prefix = format!("{secure_prefix}{TRANSACTION_COOKIE_PREFIX}");
+        let sealer =
+            |purpose| Sealer::with_previous(&config.secret, &config.previous_secrets, purpose);
+        let tokens_cookie_name = format!("{}_tokens", config.cookie_name);
+        let logout_cookie_name = format!("{secure_prefix}roq_logout");
         Auth {
             inner: Arc::new(Inner {
+                tokens_cookie_name,
+                logout_cookie_name,
+                tokens_sealer: sealer(Purpose::Tokens),
+                logout_sealer: sealer(Purpose::Logout),
+                revocation,
+                refreshes: crate::tokens::Refreshes::default(),
+                after_callback,
+                warned_plain_http: std::sync::atomic::AtomicBool::new(false),
                 transaction_cookie_path,
                 transaction_cookie_prefix,
                 config,
@@ -189,6 +377,33 @@ impl Auth {
     /// A [`ConfigError`] naming the first missing or invalid variable.
     pub fn from_env() -> Result<Auth, ConfigError> {
         Config::from_env().map(Auth::new)
+    }
+
+    /// Records a revocation in the configured store.
+    pub(crate) async fn revoke(
+        &self,
+        key: &RevocationKey,
+        revoked_at: u64,
+        keep_until: u64,
+    ) -> Result<(), RevocationError> {
+        match &self.inner.revocation {
+            Revocation::Memory(store) => {
+                store.revoke_now(key, revoked_at, keep_until, self.inner.config.now());
+                Ok(())
+            }
+            Revocation::Shared(store) => store.revoke(key, revoked_at, keep_until).await,
+        }
+    }
+
+    /// Whether a revocation covers `session`. It runs on every request that
+    /// reads a session, after the cache.
+    async fn is_revoked(&self, session: &Session) -> Result<bool, RevocationError> {
+        let keys = &session.data.revocation_keys;
+        let revoked_at = match &self.inner.revocation {
+            Revocation::Memory(store) => store.revoked_at_now(keys, self.inner.config.now()),
+            Revocation::Shared(store) => store.revoked_at(keys).await?,
+        };
+        Ok(revoked_at.is_some_and(|at| at >= session.data.issued_at))
     }
 
     /// Fetches the provider's metadata now instead of at the first sign-in,
@@ -218,9 +433,16 @@ impl Auth {
 
     /// Handles a request to one of the auth routes.
     ///
-    /// Adapters call this from their route handlers. Every response carries
-    /// `Cache-Control: private, no-store`; a wrong method gets 405.
-    pub async fn handle(&self, route: AuthRoute, request: &request::Parts) -> Response<Bytes> {
+    /// Adapters call this from their route handlers, with the request body
+    /// for the routes that [read one](AuthRoute::reads_body) and an empty one
+    /// otherwise. Every response carries `Cache-Control: private, no-store`;
+    /// a wrong method gets 405.
+    pub async fn handle(
+        &self,
+        route: AuthRoute,
+        request: &request::Parts,
+        body: &[u8],
+    ) -> Response<Bytes> {
         if !route.allows(&request.method) {
             return ResponseBuilder::json(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -230,20 +452,70 @@ impl Auth {
             .build();
         }
 
+        self.warn_if_plain_http(route, request);
         match route {
             AuthRoute::Login => self.login(request).await,
             AuthRoute::Callback => self.callback(request).await,
-            AuthRoute::Session => self.session_route(&request.headers),
+            AuthRoute::Session => self.session_route(&request.headers).await,
             AuthRoute::Logout => self.logout(request).await,
+            AuthRoute::BackchannelLogout => self.backchannel_logout(request, body).await,
         }
     }
 
     /// Returns the valid session in the request's cookies, if any.
     ///
-    /// A cookie that was altered, expired, or sealed under an unknown key is
-    /// ignored, as if the visitor were signed out.
-    pub fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        self.read_session(headers).map(|(session, _)| session)
+    /// A cookie that was altered, expired, sealed under an unknown key or
+    /// revoked is ignored, as if the visitor were signed out.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionUnavailable`] when the revocation store cannot be read.
+    pub async fn session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Session>, SessionUnavailable> {
+        Ok(self.load_session(headers).await?.session)
+    }
+
+    /// Logs once when `ROQ_BASE_URL` is https but a request to an auth route
+    /// says it arrived over plain http, where browsers drop Secure cookies
+    /// and sign-in cannot work.
+    fn warn_if_plain_http(&self, route: AuthRoute, request: &request::Parts) {
+        use std::sync::atomic::Ordering;
+
+        if !self.inner.config.secure_cookies()
+            || self.inner.warned_plain_http.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let headers = &request.headers;
+        let forwarded_http = headers
+            .get_all(http::header::FORWARDED)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split([';', ',']))
+            .any(|pair| pair.trim().eq_ignore_ascii_case("proto=http"));
+        let x_forwarded_http = headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("http"));
+        let absolute_http = request.uri.scheme_str() == Some("http");
+        // A callback without any transaction cookie is what a browser sends
+        // after it refused the Secure cookie that login set over http.
+        let callback_without_cookie = route == AuthRoute::Callback
+            && cookie_names_with_prefix(headers, &self.inner.transaction_cookie_prefix)
+                .next()
+                .is_none();
+        if (forwarded_http || x_forwarded_http || absolute_http || callback_without_cookie)
+            && !self.inner.warned_plain_http.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                base_url = %self.inner.config.base_url,
+                "ROQ_BASE_URL is https, so cookies are Secure, but this request arrived over plain http \
+                 (or without the sign-in cookie): browsers drop Secure cookies on http, so sign-in fails. \
+                 Serve the app over https, or set ROQ_BASE_URL to its http origin for local development"
+            );
+        }
     }
 
     /// Returns the valid session in the request's cookies, with the
@@ -254,15 +526,64 @@ impl Auth {
     /// the values to the response. The cookie is sealed again when a
     /// previous secret sealed it, or when less than half of the inactivity
     /// window is left. An invalid cookie is removed.
-    pub fn load_session(&self, headers: &HeaderMap) -> LoadedSession {
+    ///
+    /// # Errors
+    ///
+    /// [`SessionUnavailable`] when the revocation store cannot be read.
+    pub async fn load_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<LoadedSession, SessionUnavailable> {
+        let read = self.read_session(headers);
+        let revoked = match &read {
+            Some((session, _)) => self.is_revoked(session).await?,
+            None => false,
+        };
+        Ok(self.finish_load(headers, read, revoked))
+    }
+
+    /// Does what [`Auth::load_session`] does without waiting, and returns
+    /// `None` when it cannot: with a revocation store that answers
+    /// asynchronously, such as Redis. The built-in memory store always
+    /// answers at once.
+    ///
+    /// Adapters whose extractors must decide at once use it first.
+    pub fn load_session_now(&self, headers: &HeaderMap) -> Option<LoadedSession> {
+        let Revocation::Memory(store) = &self.inner.revocation else {
+            return None;
+        };
+        let read = self.read_session(headers);
+        let revoked = read.as_ref().is_some_and(|(session, _)| {
+            store
+                .revoked_at_now(&session.data.revocation_keys, self.inner.config.now())
+                .is_some_and(|at| at >= session.data.issued_at)
+        });
+        Some(self.finish_load(headers, read, revoked))
+    }
+
+    /// Turns what [`Auth::read_session`] found into the request's session and
+    /// the cookie updates.
+    fn finish_load(
+        &self,
+        headers: &HeaderMap,
+        read: Option<(Session, bool)>,
+        revoked: bool,
+    ) -> LoadedSession {
         let cookie = self.session_cookie();
-        let Some((session, needs_reseal)) = self.read_session(headers) else {
-            let set_cookies = if cookie.is_present(headers) {
-                tracing::debug!("removing an invalid or expired session cookie");
-                cookie.remove(headers)
-            } else {
-                Vec::new()
-            };
+        let read = match read {
+            Some((session, _)) if revoked => {
+                tracing::debug!(session = %session.id, "the session was revoked");
+                None
+            }
+            read => read,
+        };
+        let Some((session, needs_reseal)) = read else {
+            let mut set_cookies = Vec::new();
+            if cookie.is_present(headers) {
+                tracing::debug!("removing an invalid, expired or revoked session cookie");
+                set_cookies = cookie.remove(headers);
+                set_cookies.extend(self.tokens_cookie().remove(headers));
+            }
             return LoadedSession {
                 session: None,
                 set_cookies,
@@ -299,6 +620,11 @@ impl Auth {
         }
     }
 
+    /// Reads the session without checking revocations.
+    pub(crate) fn read_session_unchecked(&self, headers: &HeaderMap) -> Option<Session> {
+        self.read_session(headers).map(|(session, _)| session)
+    }
+
     /// Reads the session, from the cache or by unsealing it, and returns
     /// whether its cookie should be sealed again.
     ///
@@ -333,8 +659,8 @@ impl Auth {
             if session.expires_at <= now || session.absolute_expires_at() <= now {
                 return None;
             }
-            // NOTE: once sessions can be revoked, the revocation check
-            // belongs here, after the cache, so that it runs on every hit.
+            // The revocation check follows in `load_session`, on every
+            // request, cache hit or not.
 
             let renewable = session.expires_at < session.absolute_expires_at();
             let half_spent = session.expires_at.saturating_sub(now) < inactivity / 2;
@@ -371,6 +697,7 @@ impl Auth {
             user,
             scopes: scopes.iter().map(|scope| scope.to_string()).collect(),
             absolute_expires_at: now + config.session_max_age.as_secs(),
+            provider_sid: None,
         };
         let expires_at =
             (now + config.session_inactivity_timeout.as_secs()).min(payload.absolute_expires_at);
@@ -397,7 +724,12 @@ impl Auth {
             Ok(metadata) => metadata,
             Err(err) => return self.provider_error_page(&err, None),
         };
-        let authorization = match self.inner.provider.authorization_request(config, metadata) {
+        let extra = self.authorization_params(request);
+        let authorization = match self
+            .inner
+            .provider
+            .authorization_request(config, metadata, &extra)
+        {
             Ok(authorization) => authorization,
             Err(err) => return self.provider_error_page(&err, None),
         };
@@ -426,6 +758,26 @@ impl Auth {
                 TRANSACTION_LIFETIME_SECS,
             ))
             .build()
+    }
+
+    /// The extra authorization parameters of one sign-in: the configured
+    /// ones, replaced by the allowed `login` query parameters of the same
+    /// name.
+    fn authorization_params(&self, request: &request::Parts) -> Vec<(String, String)> {
+        let config = &self.inner.config;
+        let mut params = config.authorization_params.clone();
+        let query = request.uri.query().unwrap_or("");
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if !config.login_params.iter().any(|allowed| *allowed == name) {
+                continue;
+            }
+            if value.is_empty() || value.len() > 512 {
+                continue;
+            }
+            params.retain(|(existing, _)| *existing != name);
+            params.push((name.into_owned(), value.into_owned()));
+        }
+        params
     }
 
     async fn callback(&self, request: &request::Parts) -> Response<Bytes> {
@@ -587,7 +939,7 @@ impl Auth {
             .verify_id_token(
                 config,
                 metadata,
-                &tokens.id_token,
+                tokens.id_token.as_deref().unwrap_or_default(),
                 &transaction.nonce,
                 config.now(),
             )
@@ -599,7 +951,12 @@ impl Auth {
                 return fail(err.status(), "Sign-in failed", failure_detail(&err));
             }
         };
-        let Some(user) = User::from_id_token_claims(claims, &config.claim_filter) else {
+        let provider_sid = claims
+            .get("sid")
+            .and_then(serde_json::Value::as_str)
+            .filter(|sid| !sid.is_empty())
+            .map(str::to_owned);
+        let Some(mut user) = User::from_id_token_claims(claims, &config.claim_filter) else {
             tracing::error!("rejected ID token: sub is missing or empty");
             return fail(
                 StatusCode::BAD_GATEWAY,
@@ -608,13 +965,38 @@ impl Auth {
             );
         };
 
+        if config.fetch_userinfo {
+            match provider.userinfo(metadata, &tokens.access_token).await {
+                Ok(claims) => user.merge_userinfo(claims, &config.claim_filter),
+                Err(err) => {
+                    tracing::warn!(error = %err, "signed in without the userinfo claims");
+                }
+            }
+        }
+
+        if let Some(hook) = &self.inner.after_callback {
+            user = match hook(user).await {
+                Ok(user) => user,
+                Err(denied) => {
+                    tracing::info!(reason = %denied.message, "the after-callback hook denied a sign-in");
+                    return page(
+                        StatusCode::FORBIDDEN,
+                        "Sign-in denied",
+                        &denied.message,
+                        &cleanup,
+                    );
+                }
+            };
+        }
+
         let issued_at = config.now();
         let payload = SessionPayload {
             id: random_token(16),
             issued_at,
             user,
-            scopes: tokens.scopes,
+            scopes: tokens.scopes.clone(),
             absolute_expires_at: issued_at + config.session_max_age.as_secs(),
+            provider_sid,
         };
         let expires_at = (issued_at + config.session_inactivity_timeout.as_secs())
             .min(payload.absolute_expires_at);
@@ -641,58 +1023,62 @@ impl Auth {
             }
         };
 
+        let stored = StoredTokens::from_token_set(&payload.id, tokens);
+        let tokens_cookies = match self.write_tokens(
+            &stored,
+            payload.absolute_expires_at,
+            &request.headers,
+        ) {
+            Ok(set_cookies) => set_cookies,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot store the tokens of the session");
+                return fail(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Sign-in failed",
+                        "The provider's tokens are too large for this application's session. Please contact its administrator.",
+                    );
+            }
+        };
+
         tracing::info!(session = %payload.id, "signed in");
         let mut response = ResponseBuilder::redirect(&transaction.return_to)
             .header(http::header::REFERRER_POLICY, "no-referrer");
-        for set_cookie in cleanup.into_iter().chain(session_cookies) {
+        for set_cookie in cleanup
+            .into_iter()
+            .chain(session_cookies)
+            .chain(tokens_cookies)
+        {
             response = response.cookie(set_cookie);
         }
         response.build()
     }
 
-    fn session_route(&self, headers: &HeaderMap) -> Response<Bytes> {
-        match self.session(headers) {
-            Some(session) => ResponseBuilder::json(StatusCode::OK, &session.to_json()).build(),
+    async fn session_route(&self, headers: &HeaderMap) -> Response<Bytes> {
+        let loaded = match self.load_session(headers).await {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the session");
+                return err.response(true);
+            }
+        };
+        let mut response = match &loaded.session {
+            Some(session) => ResponseBuilder::json(StatusCode::OK, &session.to_json()),
             None => ResponseBuilder::json(
                 StatusCode::UNAUTHORIZED,
                 &serde_json::json!({"error": "unauthorized"}),
-            )
-            .build(),
-        }
-    }
-
-    /// Ends the session here, in the same response, then signs out at the
-    /// provider when it supports RP-initiated logout (OpenID Connect
-    /// RP-Initiated Logout 1.0). Without a session, or without an
-    /// `end_session_endpoint`, it redirects to the validated `returnTo`.
-    async fn logout(&self, request: &request::Parts) -> Response<Bytes> {
-        let config = &self.inner.config;
-        let return_to = sanitize_return_to(query_param(request, "returnTo").as_deref());
-        let session = self.session(&request.headers);
-
-        let mut target = return_to;
-        if let Some(session) = &session {
-            tracing::info!(session = %session.id, "signed out");
-            match self.inner.provider.metadata(config).await {
-                Ok(metadata) => {
-                    if let Some(endpoint) = end_session_url(config, metadata) {
-                        target = endpoint;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "signed out here only: the provider is unavailable");
-                }
-            }
-        }
-
-        let mut response = ResponseBuilder::redirect(&target);
-        for set_cookie in self.session_cookie().remove(&request.headers) {
+            ),
+        };
+        for set_cookie in loaded.set_cookies {
             response = response.cookie(set_cookie);
         }
         response.build()
     }
 
-    fn provider_error_page(&self, err: &OidcError, retry: Option<&str>) -> Response<Bytes> {
+    pub(crate) fn provider_error_page(
+        &self,
+        err: &OidcError,
+        retry: Option<&str>,
+    ) -> Response<Bytes> {
         tracing::error!(error = %err, "cannot use the OpenID provider");
         error_page(
             err.status(),
@@ -703,7 +1089,7 @@ impl Auth {
         .build()
     }
 
-    fn session_cookie(&self) -> SessionCookie<'_> {
+    pub(crate) fn session_cookie(&self) -> SessionCookie<'_> {
         let config = &self.inner.config;
         SessionCookie {
             name: &config.cookie_name,
@@ -794,26 +1180,9 @@ impl Auth {
     }
 }
 
-/// Builds the provider's end-session URL with `client_id` and the
-/// configured `post_logout_redirect_uri`, or returns `None` when the
-/// provider has no end-session endpoint.
-// TODO: send `id_token_hint` too, which needs the ID token kept outside the
-// session cookie, and a `state` checked on the way back.
-fn end_session_url(config: &Config, metadata: &crate::oidc::ProviderMetadata) -> Option<String> {
-    let endpoint = metadata.end_session_endpoint.as_deref()?;
-    let mut url = url::Url::parse(endpoint).ok()?;
-    url.query_pairs_mut()
-        .append_pair("client_id", &config.client_id)
-        .append_pair(
-            "post_logout_redirect_uri",
-            config.post_logout_redirect_url.as_str(),
-        );
-    Some(url.into())
-}
-
 /// Returns the sentence an error page shows for a failed step at the
 /// provider. The reason itself goes to the log only.
-fn failure_detail(err: &OidcError) -> &'static str {
+pub(crate) fn failure_detail(err: &OidcError) -> &'static str {
     match err {
         OidcError::TimedOut(_) => {
             "The identity provider did not respond in time. Please try again in a moment."
@@ -869,14 +1238,14 @@ impl CallbackParams {
     }
 }
 
-fn query_param(request: &request::Parts, name: &str) -> Option<String> {
+pub(crate) fn query_param(request: &request::Parts, name: &str) -> Option<String> {
     let query = request.uri.query()?;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
 }
 
-fn random_token(bytes: usize) -> String {
+pub(crate) fn random_token(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buffer);
     URL_SAFE_NO_PAD.encode(buffer)

@@ -198,6 +198,11 @@ pub struct Config {
     pub(crate) http_timeout: Duration,
     pub(crate) clock_leeway: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) jwks_max_age: Duration,
+    pub(crate) access_token_refresh_leeway: Duration,
+    pub(crate) authorization_params: Vec<(String, String)>,
+    pub(crate) login_params: Vec<String>,
+    pub(crate) fetch_userinfo: bool,
 }
 
 impl Config {
@@ -215,6 +220,9 @@ impl Config {
     /// | `ROQ_SESSION_INACTIVITY_TIMEOUT` | optional: seconds without a request after which a session ends, default 86400 (24 hours) |
     /// | `ROQ_HTTP_TIMEOUT` | optional: seconds each request to the provider may take, default 10 |
     /// | `ROQ_POST_LOGOUT_REDIRECT_URL` | optional: where the provider sends the browser after signing out, default `ROQ_BASE_URL` followed by `/` |
+    /// | `ROQ_SCOPES` | optional: scopes to request besides `openid`, space-separated, default `profile email`; add `offline_access` for a refresh token |
+    /// | `ROQ_JWKS_MAX_AGE` | optional: seconds the provider's signing keys are used while it cannot be reached, default 86400 (24 hours) |
+    /// | `ROQ_ACCESS_TOKEN_REFRESH_LEEWAY` | optional: seconds before its expiry at which an access token is refreshed, default 60 |
     ///
     /// # Errors
     ///
@@ -350,6 +358,11 @@ pub struct ConfigBuilder {
     http_timeout: Option<Duration>,
     clock_leeway: Option<Duration>,
     clock: Option<Arc<dyn Clock>>,
+    jwks_max_age: Option<Duration>,
+    access_token_refresh_leeway: Option<Duration>,
+    authorization_params: Vec<(String, String)>,
+    login_params: Option<Vec<String>>,
+    fetch_userinfo: bool,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -392,6 +405,16 @@ impl ConfigBuilder {
         }
         if let Some(seconds) = env_var("ROQ_HTTP_TIMEOUT")? {
             builder.http_timeout = Some(parse_seconds("ROQ_HTTP_TIMEOUT", &seconds)?);
+        }
+        if let Some(scopes) = env_var("ROQ_SCOPES")? {
+            builder.scopes = Some(scopes.split_whitespace().map(str::to_owned).collect());
+        }
+        if let Some(seconds) = env_var("ROQ_JWKS_MAX_AGE")? {
+            builder.jwks_max_age = Some(parse_seconds("ROQ_JWKS_MAX_AGE", &seconds)?);
+        }
+        if let Some(seconds) = env_var("ROQ_ACCESS_TOKEN_REFRESH_LEEWAY")? {
+            builder.access_token_refresh_leeway =
+                Some(parse_seconds("ROQ_ACCESS_TOKEN_REFRESH_LEEWAY", &seconds)?);
         }
         Ok(builder)
     }
@@ -551,6 +574,68 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets how long the provider's signing keys stay usable while the
+    /// provider cannot be reached (`ROQ_JWKS_MAX_AGE`, in seconds). Keys
+    /// are downloaded again after half of it.
+    ///
+    /// The default value is 24 hours.
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.jwks_max_age = Some(max_age);
+        self
+    }
+
+    /// Sets how long before its expiry an access token is refreshed
+    /// (`ROQ_ACCESS_TOKEN_REFRESH_LEEWAY`, in seconds), so that it does not
+    /// expire on the way to the API.
+    ///
+    /// The default value is 60 seconds.
+    pub fn access_token_refresh_leeway(mut self, leeway: Duration) -> Self {
+        self.access_token_refresh_leeway = Some(leeway);
+        self
+    }
+
+    /// Adds a parameter to every authorization request, such as `audience`
+    /// for a provider that issues access tokens per API.
+    ///
+    /// `build` refuses the parameters this library sets itself:
+    /// `response_type`, `client_id`, `redirect_uri`, `scope`, `state`,
+    /// `nonce`, `code_challenge` and `code_challenge_method`.
+    pub fn authorization_param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.authorization_params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets which query parameters of the `login` route are passed on to the
+    /// provider, such as `/api/auth/login?prompt=login&login_hint=a@b.c`.
+    /// A login parameter replaces an [`authorization_param`](Self::authorization_param)
+    /// of the same name.
+    ///
+    /// The default value is `prompt`, `login_hint`, `screen_hint` and
+    /// `ui_locales`. The parameters this library sets itself are refused.
+    pub fn login_params<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.login_params = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Fetches the user's claims from the provider's userinfo endpoint at
+    /// sign-in and adds them to the session. Claims whose `sub` differs from
+    /// the ID token's are discarded, as OpenID Connect Core 1.0, section
+    /// 5.3.4, requires.
+    ///
+    /// The default value is `false`.
+    pub fn fetch_userinfo(mut self, fetch: bool) -> Self {
+        self.fetch_userinfo = fetch;
+        self
+    }
+
     /// Validates every setting and returns the configuration.
     ///
     /// # Errors
@@ -649,7 +734,36 @@ impl ConfigBuilder {
             }
         }
 
+        for (name, _) in &self.authorization_params {
+            check_extra_param("authorization_param", name)?;
+        }
+        let login_params = self.login_params.unwrap_or_else(|| {
+            DEFAULT_LOGIN_PARAMS
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect()
+        });
+        for name in &login_params {
+            check_extra_param("login_params", name)?;
+        }
+        let jwks_max_age = self
+            .jwks_max_age
+            .unwrap_or(Duration::from_secs(24 * 60 * 60));
+        if jwks_max_age.as_secs() < 2 {
+            return Err(ConfigError::invalid(
+                "ROQ_JWKS_MAX_AGE",
+                "must be at least 2 seconds",
+            ));
+        }
+
         Ok(Config {
+            jwks_max_age,
+            access_token_refresh_leeway: self
+                .access_token_refresh_leeway
+                .unwrap_or(Duration::from_secs(60)),
+            authorization_params: self.authorization_params,
+            login_params,
+            fetch_userinfo: self.fetch_userinfo,
             secret,
             previous_secrets,
             issuer,
@@ -670,6 +784,43 @@ impl ConfigBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
     }
+}
+
+/// Query parameters of the `login` route passed on to the provider unless
+/// [`ConfigBuilder::login_params`] says otherwise.
+const DEFAULT_LOGIN_PARAMS: &[&str] = &["prompt", "login_hint", "screen_hint", "ui_locales"];
+
+/// Authorization request parameters this library sets itself, which no
+/// setting may override.
+pub(crate) const RESERVED_AUTHORIZATION_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+fn check_extra_param(setting: &'static str, name: &str) -> Result<(), ConfigError> {
+    if RESERVED_AUTHORIZATION_PARAMS.contains(&name) {
+        return Err(ConfigError::invalid(
+            setting,
+            format!("{name:?} is set by roq-auth itself and cannot be overridden"),
+        ));
+    }
+    if name.is_empty()
+        || !name.bytes().all(|byte| {
+            byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' || byte == b'.'
+        })
+    {
+        return Err(ConfigError::invalid(
+            setting,
+            format!("{name:?} is not a parameter name"),
+        ));
+    }
+    Ok(())
 }
 
 fn env_var(name: &'static str) -> Result<Option<String>, ConfigError> {

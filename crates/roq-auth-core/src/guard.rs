@@ -178,13 +178,22 @@ impl Auth {
     /// With `redirect_if_authenticated`, a page instead allows signed-out
     /// visitors and sends signed-in ones to `redirect_to`, or `/`. Every
     /// response this returns carries `Cache-Control: private, no-store`.
-    pub fn guard(
+    ///
+    /// When the revocation store cannot be read, the request is denied with
+    /// 503 (see [`SessionUnavailable`](crate::SessionUnavailable)).
+    pub async fn guard(
         &self,
         policy: &Policy,
         headers: &HeaderMap,
         request_target: &str,
     ) -> GuardOutcome {
-        self.decide(policy, self.session(headers), request_target)
+        match self.session(headers).await {
+            Ok(session) => self.decide(policy, session, request_target),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the session");
+                GuardOutcome::Deny(err.response(policy.kind == PolicyKind::Api))
+            }
+        }
     }
 
     /// Applies a guard's policy to a session the caller already read, for

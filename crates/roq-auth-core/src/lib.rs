@@ -21,16 +21,26 @@
 mod auth;
 pub mod config;
 pub mod guard;
+mod logout;
 mod oidc;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 pub mod response;
 pub mod return_to;
+pub mod revocation;
 pub mod seal;
 pub mod session;
 mod session_cache;
 mod session_cookie;
+mod tokens;
 
-pub use auth::{Auth, AuthRoute, LoadedSession, ProviderError};
+pub use auth::{
+    Auth, AuthBuilder, AuthRoute, LoadedSession, ProviderError, SessionUnavailable, SignInDenied,
+};
 pub use config::{ClaimFilter, Clock, Config, ConfigBuilder, ConfigError, Secret, SystemClock};
 pub use guard::{GuardOutcome, GuardPolicy, Policy};
+pub use logout::MAX_BACKCHANNEL_BODY;
+pub use revocation::{MemoryRevocationStore, RevocationError, RevocationKey, RevocationStore};
 pub use session::{Session, User};
 pub use session_cookie::SessionTooLarge;
+pub use tokens::{AccessToken, AccessTokenError, AccessTokenOutcome};

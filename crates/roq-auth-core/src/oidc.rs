@@ -47,6 +47,19 @@ const ALLOWED_ALGORITHMS: &[Algorithm] = &[
 /// or a badly wrong clock.
 const MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(10 * 60);
 
+/// The member of a logout token's `events` claim that marks it as one.
+const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Whom a verified logout token signs out: the sessions of `sid` at the
+/// provider, or when only `sub` is given, every session of that user
+/// issued before the token.
+#[derive(Debug)]
+pub(crate) struct LogoutToken {
+    pub(crate) sub: Option<String>,
+    pub(crate) sid: Option<String>,
+    pub(crate) issued_at: u64,
+}
+
 /// The shortest time between two JWKS downloads caused by an unknown `kid`,
 /// so that forged tokens cannot make us hammer the provider.
 const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
@@ -63,6 +76,9 @@ pub(crate) struct ProviderMetadata {
     /// supports it.
     #[serde(default)]
     pub(crate) end_session_endpoint: Option<String>,
+    /// Where an access token buys the user's claims.
+    #[serde(default)]
+    pub(crate) userinfo_endpoint: Option<String>,
     #[serde(default)]
     pub(crate) response_types_supported: Vec<String>,
     #[serde(default)]
@@ -87,6 +103,8 @@ pub(crate) enum OidcError {
     IdToken(String),
     #[error("fetching the provider's keys failed: {0}")]
     Jwks(String),
+    #[error("the logout token is invalid: {0}")]
+    LogoutToken(String),
 }
 
 impl OidcError {
@@ -97,7 +115,7 @@ impl OidcError {
         match self {
             OidcError::Unreachable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
             OidcError::TimedOut(_) => http::StatusCode::GATEWAY_TIMEOUT,
-            OidcError::InvalidGrant(_) => http::StatusCode::BAD_REQUEST,
+            OidcError::InvalidGrant(_) | OidcError::LogoutToken(_) => http::StatusCode::BAD_REQUEST,
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
@@ -163,10 +181,15 @@ pub(crate) struct AuthorizationRequest {
     pub(crate) pkce_verifier: String,
 }
 
-/// The parts of the token response the callback keeps.
+/// The parts of a token response this library keeps.
 pub(crate) struct TokenSet {
-    pub(crate) id_token: String,
+    /// Always present after the code exchange; a refresh may omit it.
+    pub(crate) id_token: Option<String>,
     pub(crate) scopes: Vec<String>,
+    pub(crate) access_token: String,
+    /// When the access token expires, in Unix seconds, if the provider said.
+    pub(crate) access_token_expires_at: Option<u64>,
+    pub(crate) refresh_token: Option<String>,
 }
 
 struct CachedKeys {
@@ -319,21 +342,28 @@ impl Provider {
     /// Builds the authorization request with a fresh `state`, `nonce` and
     /// PKCE S256 challenge, each with 256 bits from the operating system's
     /// random generator.
+    ///
+    /// `extra` holds further parameters, such as `audience` or `prompt`.
+    /// The caller has kept out the ones this library sets itself.
     pub(crate) fn authorization_request(
         &self,
         config: &Config,
         metadata: &ProviderMetadata,
+        extra: &[(String, String)],
     ) -> Result<AuthorizationRequest, OidcError> {
         let client = self.client(config, metadata)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let nonce = CsrfToken::new_random_len(32);
 
-        let (url, state) = client
+        let mut request = client
             .authorize_url(|| CsrfToken::new_random_len(32))
             .add_scopes(config.scopes.iter().cloned().map(Scope::new))
             .add_extra_param("nonce", nonce.secret())
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        for (name, value) in extra {
+            request = request.add_extra_param(name.as_str(), value.as_str());
+        }
+        let (url, state) = request.url();
 
         Ok(AuthorizationRequest {
             url: url.into(),
@@ -343,8 +373,8 @@ impl Provider {
         })
     }
 
-    /// Exchanges the authorization code for the raw ID token and the
-    /// granted scopes.
+    /// Exchanges the authorization code for the tokens and the granted
+    /// scopes.
     pub(crate) async fn exchange_code(
         &self,
         config: &Config,
@@ -358,45 +388,78 @@ impl Provider {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
-            .map_err(|err| match err {
-                RequestTokenError::ServerResponse(response) => {
-                    let code = response.error().to_string();
-                    if code == "invalid_grant" {
-                        OidcError::InvalidGrant(code)
-                    } else {
-                        OidcError::TokenRequest(format!("the provider returned error `{code}`"))
-                    }
-                }
-                RequestTokenError::Request(oauth2::HttpClientError::Reqwest(err)) => {
-                    let request = format!("POST {}", metadata.token_endpoint);
-                    match FetchError::from_transport(&request, &err) {
-                        FetchError::TimedOut(message) => OidcError::TimedOut(message),
-                        FetchError::Unreachable(message) | FetchError::Invalid(message) => {
-                            OidcError::Unreachable(message)
-                        }
-                    }
-                }
-                RequestTokenError::Request(err) => OidcError::TokenRequest(format!("{err}")),
-                RequestTokenError::Parse(err, _) => OidcError::TokenRequest(format!(
-                    "the response is not a valid token response ({})",
-                    err.inner()
-                )),
-                RequestTokenError::Other(message) => OidcError::TokenRequest(message),
-            })?;
+            .map_err(|err| token_error(err, &metadata.token_endpoint))?;
 
-        let id_token = response
-            .extra_fields()
-            .id_token
-            .clone()
-            .ok_or_else(|| OidcError::IdToken("the token response has no id_token".into()))?;
+        let tokens = token_set(config, response, config.now(), None);
+        if tokens.id_token.is_none() {
+            return Err(OidcError::IdToken(
+                "the token response has no id_token".into(),
+            ));
+        }
+        Ok(tokens)
+    }
 
-        // RFC 6749, section 5.1: without `scope`, the granted scopes are the
-        // requested ones.
-        let scopes = match response.scopes() {
-            Some(scopes) => scopes.iter().map(|scope| scope.to_string()).collect(),
-            None => config.scopes.clone(),
+    /// Trades a refresh token for new tokens (RFC 6749, section 6). The
+    /// scopes default to `granted` when the response names none, and the
+    /// refresh token stays the old one unless the provider rotated it.
+    pub(crate) async fn refresh(
+        &self,
+        config: &Config,
+        metadata: &ProviderMetadata,
+        refresh_token: &str,
+        granted: &[String],
+    ) -> Result<TokenSet, OidcError> {
+        let client = self.client(config, metadata)?;
+        let refresh_token = oauth2::RefreshToken::new(refresh_token.to_owned());
+        let response = client
+            .exchange_refresh_token(&refresh_token)
+            .request_async(&self.http)
+            .await
+            .map_err(|err| token_error(err, &metadata.token_endpoint))?;
+        let mut tokens = token_set(config, response, config.now(), Some(granted));
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.secret().clone());
+        }
+        Ok(tokens)
+    }
+
+    /// Fetches the user's claims from the userinfo endpoint with an access
+    /// token (OpenID Connect Core 1.0, section 5.3).
+    pub(crate) async fn userinfo(
+        &self,
+        metadata: &ProviderMetadata,
+        access_token: &str,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let Some(endpoint) = metadata.userinfo_endpoint.as_deref() else {
+            return Err(OidcError::Metadata(
+                "the provider has no userinfo_endpoint".into(),
+            ));
         };
-        Ok(TokenSet { id_token, scopes })
+        let request = format!("GET {endpoint}");
+        let response = self
+            .http
+            .get(endpoint)
+            .bearer_auth(access_token)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|err| {
+                FetchError::from_transport(&request, &err).into_oidc(OidcError::TokenRequest)
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(OidcError::TokenRequest(format!(
+                "{request} returned {status}"
+            )));
+        }
+        let body = response.bytes().await.map_err(|err| {
+            FetchError::from_transport(&request, &err).into_oidc(OidcError::TokenRequest)
+        })?;
+        // A signed or encrypted userinfo response (a JWT) is not supported:
+        // it fails here as invalid JSON.
+        serde_json::from_slice(&body).map_err(|err| {
+            OidcError::TokenRequest(format!("{request} returned invalid JSON ({err})"))
+        })
     }
 
     /// Verifies an ID token as OpenID Connect Core 1.0, section 3.1.3.7,
@@ -445,6 +508,93 @@ impl Provider {
         }
 
         Ok(claims)
+    }
+
+    /// Verifies a logout token as OpenID Connect Back-Channel Logout 1.0,
+    /// section 2.6, requires, and returns whom it signs out.
+    pub(crate) async fn verify_logout_token(
+        &self,
+        config: &Config,
+        metadata: &ProviderMetadata,
+        logout_token: &str,
+        now: u64,
+    ) -> Result<LogoutToken, OidcError> {
+        let invalid = |reason: &str| OidcError::LogoutToken(reason.to_owned());
+        let header = jsonwebtoken::decode_header(logout_token)
+            .map_err(|err| OidcError::LogoutToken(format!("unreadable header ({err})")))?;
+        if !ALLOWED_ALGORITHMS.contains(&header.alg) {
+            return Err(OidcError::LogoutToken(format!(
+                "signature algorithm {:?} is not allowed",
+                header.alg
+            )));
+        }
+        // Section 2.4: a `typ` other than this is another kind of token,
+        // such as an ID token, and must not be taken for a logout token.
+        if let Some(typ) = header.typ.as_deref() {
+            if !typ.eq_ignore_ascii_case("logout+jwt")
+                && !typ.eq_ignore_ascii_case("application/logout+jwt")
+            {
+                return Err(invalid("typ is not logout+jwt"));
+            }
+        }
+
+        let key = self
+            .decoding_key(metadata, header.kid.as_deref(), header.alg)
+            .await
+            .map_err(|err| match err {
+                OidcError::IdToken(reason) => OidcError::LogoutToken(reason),
+                other => other,
+            })?;
+
+        let leeway = config.clock_leeway.as_secs();
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.client_id]);
+        validation.set_required_spec_claims(&["iss", "aud", "iat"]);
+        validation.leeway = leeway;
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(logout_token, &key, &validation)
+            .map_err(|err| OidcError::LogoutToken(err.to_string()))?
+            .claims;
+
+        check_issued_at(&claims, now, leeway).map_err(|err| match err {
+            OidcError::IdToken(reason) => OidcError::LogoutToken(reason),
+            other => other,
+        })?;
+        if !claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .is_some_and(|jti| !jti.is_empty())
+        {
+            return Err(invalid("jti is missing"));
+        }
+        let event = claims
+            .get("events")
+            .and_then(Value::as_object)
+            .and_then(|events| events.get(BACKCHANNEL_LOGOUT_EVENT));
+        if !event.is_some_and(Value::is_object) {
+            return Err(invalid("events has no back-channel logout event"));
+        }
+        if claims.contains_key("nonce") {
+            return Err(invalid("a logout token must not contain a nonce"));
+        }
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        let sub = text("sub");
+        let sid = text("sid");
+        if sub.is_none() && sid.is_none() {
+            return Err(invalid("neither sid nor sub is present"));
+        }
+        let issued_at = claims.get("iat").and_then(Value::as_u64).unwrap_or(now);
+        Ok(LogoutToken {
+            sub,
+            sid,
+            issued_at,
+        })
     }
 
     /// Finds the key for `kid`, downloading the key set again once when the
@@ -545,6 +695,64 @@ fn select_key(
 
 /// OpenID Connect Core 1.0, section 3.1.3.7, rules 3 to 5: every audience
 /// must be this client, and `azp`, when present, must name it too.
+/// Maps a failed token request, naming `endpoint` in transport errors.
+fn token_error(
+    err: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, BasicErrorResponse>,
+    endpoint: &str,
+) -> OidcError {
+    match err {
+        RequestTokenError::ServerResponse(response) => {
+            let code = response.error().to_string();
+            if code == "invalid_grant" {
+                OidcError::InvalidGrant(code)
+            } else {
+                OidcError::TokenRequest(format!("the provider returned error `{code}`"))
+            }
+        }
+        RequestTokenError::Request(oauth2::HttpClientError::Reqwest(err)) => {
+            let request = format!("POST {endpoint}");
+            match FetchError::from_transport(&request, &err) {
+                FetchError::TimedOut(message) => OidcError::TimedOut(message),
+                FetchError::Unreachable(message) | FetchError::Invalid(message) => {
+                    OidcError::Unreachable(message)
+                }
+            }
+        }
+        RequestTokenError::Request(err) => OidcError::TokenRequest(format!("{err}")),
+        RequestTokenError::Parse(err, _) => OidcError::TokenRequest(format!(
+            "the response is not a valid token response ({})",
+            err.inner()
+        )),
+        RequestTokenError::Other(message) => OidcError::TokenRequest(message),
+    }
+}
+
+/// Keeps what this library needs of a token response received at `now`.
+/// Without `scope`, the granted scopes are the requested ones (RFC 6749,
+/// section 5.1), or for a refresh, those granted before.
+fn token_set(
+    config: &Config,
+    response: TokenResponse,
+    now: u64,
+    granted_before: Option<&[String]>,
+) -> TokenSet {
+    let scopes = match response.scopes() {
+        Some(scopes) => scopes.iter().map(|scope| scope.to_string()).collect(),
+        None => granted_before
+            .map(<[String]>::to_vec)
+            .unwrap_or_else(|| config.scopes.clone()),
+    };
+    TokenSet {
+        id_token: response.extra_fields().id_token.clone(),
+        scopes,
+        access_token: response.access_token().secret().clone(),
+        access_token_expires_at: response
+            .expires_in()
+            .map(|lifetime| now.saturating_add(lifetime.as_secs())),
+        refresh_token: response.refresh_token().map(|token| token.secret().clone()),
+    }
+}
+
 fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), OidcError> {
     let audiences: HashSet<&str> = match claims.get("aud") {
         Some(Value::String(aud)) => [aud.as_str()].into(),

@@ -41,6 +41,12 @@ pub enum Purpose {
     Session,
     /// The short-lived state of one sign-in, from login to callback.
     Transaction,
+    /// The tokens of a session (ID, access and refresh token), which only
+    /// logout and access-token refresh read.
+    Tokens,
+    /// The short-lived state of a sign-out at the provider, from logout to
+    /// the return to the post-logout URL.
+    Logout,
 }
 
 impl Purpose {
@@ -48,6 +54,8 @@ impl Purpose {
         match self {
             Purpose::Session => b"roq-auth v1 session",
             Purpose::Transaction => b"roq-auth v1 transaction",
+            Purpose::Tokens => b"roq-auth v1 tokens",
+            Purpose::Logout => b"roq-auth v1 logout",
         }
     }
 }

@@ -8,11 +8,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::ClaimFilter;
+use crate::revocation::RevocationKey;
 
 /// ID-token claims that describe the token rather than the user. They are
 /// checked at sign-in and not kept in the session.
 const PROTOCOL_CLAIMS: &[&str] = &[
-    "aud", "azp", "exp", "iat", "nbf", "jti", "nonce", "at_hash", "c_hash", "s_hash",
+    "aud", "azp", "exp", "iat", "nbf", "jti", "nonce", "at_hash", "c_hash", "s_hash", "sid",
 ];
 
 /// The signed-in user, from the claims of the ID token verified at sign-in.
@@ -65,6 +66,38 @@ impl User {
             email,
             claims,
         })
+    }
+
+    /// Adds the claims of a userinfo response (OpenID Connect Core 1.0,
+    /// section 5.3). They are discarded, with a warning, unless their `sub`
+    /// is this user's; claims the ID token already gave are kept.
+    pub(crate) fn merge_userinfo(&mut self, mut claims: Map<String, Value>, filter: &ClaimFilter) {
+        if claims.get("sub").and_then(Value::as_str) != Some(self.sub.as_str()) {
+            tracing::warn!("discarded the userinfo response: its sub is not the ID token's");
+            return;
+        }
+        for name in PROTOCOL_CLAIMS.iter().chain(&["sub", "iss"]) {
+            claims.remove(*name);
+        }
+        for (name, value) in claims {
+            match name.as_str() {
+                "name" if self.name.is_none() => {
+                    if let Value::String(text) = value {
+                        self.name = Some(text);
+                    }
+                }
+                "email" if self.email.is_none() => {
+                    if let Value::String(text) = value {
+                        self.email = Some(text);
+                    }
+                }
+                "name" | "email" => {}
+                _ if filter.keeps(&name) => {
+                    self.claims.entry(name).or_insert(value);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Creates a user with the given `sub` and no other claims, for tests
@@ -196,6 +229,13 @@ pub(crate) struct SessionData {
     pub(crate) scopes: Vec<String>,
     pub(crate) issued_at: u64,
     pub(crate) absolute_expires_at: u64,
+    /// The provider's session id (the ID token's `sid`), which back-channel
+    /// logout names.
+    pub(crate) provider_sid: Option<String>,
+    /// What a revocation of this session would be recorded under: its id,
+    /// its provider session and its user. Built once per cookie value, so
+    /// that the check on every request allocates nothing.
+    pub(crate) revocation_keys: Vec<RevocationKey>,
 }
 
 impl Session {
@@ -261,6 +301,9 @@ pub(crate) struct SessionPayload {
     /// the inactivity window, which moves; this does not.
     #[serde(rename = "aexp")]
     pub(crate) absolute_expires_at: u64,
+    /// The provider's session id, when the ID token had a `sid`.
+    #[serde(rename = "psid", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) provider_sid: Option<String>,
 }
 
 impl SessionPayload {
@@ -271,10 +314,17 @@ impl SessionPayload {
             user: session.data.user.clone(),
             scopes: session.data.scopes.clone(),
             absolute_expires_at: session.data.absolute_expires_at,
+            provider_sid: session.data.provider_sid.clone(),
         }
     }
 
     pub(crate) fn into_session(self, expires_at: u64) -> Session {
+        let mut revocation_keys = Vec::with_capacity(3);
+        revocation_keys.push(RevocationKey::Session(self.id.clone()));
+        if let Some(sid) = &self.provider_sid {
+            revocation_keys.push(RevocationKey::ProviderSession(sid.clone()));
+        }
+        revocation_keys.push(RevocationKey::Subject(self.user.sub.clone()));
         Session {
             id: self.id.into(),
             data: Arc::new(SessionData {
@@ -282,6 +332,8 @@ impl SessionPayload {
                 scopes: self.scopes,
                 issued_at: self.issued_at,
                 absolute_expires_at: self.absolute_expires_at,
+                provider_sid: self.provider_sid,
+                revocation_keys,
             }),
             expires_at,
         }
@@ -357,6 +409,7 @@ mod tests {
             .unwrap(),
             scopes: vec!["openid".into()],
             absolute_expires_at: 30,
+            provider_sid: None,
         }
         .into_session(20);
         assert_eq!(
@@ -423,6 +476,7 @@ mod tests {
             user: User::new("bob"),
             scopes: vec!["openid".into()],
             absolute_expires_at: 30,
+            provider_sid: None,
         }
         .into_session(20);
         let clone = session.clone();

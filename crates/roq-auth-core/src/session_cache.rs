@@ -279,6 +279,7 @@ mod tests {
                 user: User::new(sub),
                 scopes: Vec::new(),
                 absolute_expires_at: 100,
+                provider_sid: None,
             }
             .into_session(50),
             sealed_with_previous_key: false,

@@ -30,7 +30,7 @@ fn answer(
         .body(())
         .ok()?;
     let (parts, ()) = request.into_parts();
-    Some(runtime.block_on(auth.handle(AuthRoute::Callback, &parts)))
+    Some(runtime.block_on(auth.handle(AuthRoute::Callback, &parts, &[])))
 }
 
 proptest! {

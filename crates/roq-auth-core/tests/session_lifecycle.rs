@@ -77,9 +77,9 @@ fn session_ends_after_inactivity_timeout() {
     let headers = request(&auth.test_session_cookie(alice(), &[]).unwrap());
 
     clock.set(START + 8 * HOUR - 1);
-    assert!(auth.session(&headers).is_some());
+    assert!(auth.load_session_now(&headers).unwrap().session.is_some());
     clock.set(START + 8 * HOUR);
-    assert!(auth.session(&headers).is_none());
+    assert!(auth.load_session_now(&headers).unwrap().session.is_none());
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn early_request_does_not_renew() {
     let headers = request(&auth.test_session_cookie(alice(), &[]).unwrap());
 
     clock.set(START + HOUR);
-    let loaded = auth.load_session(&headers);
+    let loaded = auth.load_session_now(&headers).unwrap();
     assert!(loaded.session.is_some());
     assert!(loaded.set_cookies.is_empty(), "renewed too early");
 }
@@ -101,17 +101,25 @@ fn late_request_renews_inactivity_window() {
     let headers = request(&auth.test_session_cookie(alice(), &[]).unwrap());
 
     clock.set(START + 5 * HOUR);
-    let loaded = auth.load_session(&headers);
+    let loaded = auth.load_session_now(&headers).unwrap();
     assert_eq!(loaded.session.unwrap().expires_at(), START + 13 * HOUR);
     assert_eq!(loaded.set_cookies.len(), 1);
     let renewed = next_request(&loaded.set_cookies);
 
     clock.set(START + 12 * HOUR);
     assert!(
-        auth.session(&headers).is_none(),
+        auth.load_session_now(&headers).unwrap().session.is_none(),
         "the old cookie outlived its window"
     );
-    assert_eq!(auth.session(&renewed).unwrap().user().sub, "alice");
+    assert_eq!(
+        auth.load_session_now(&renewed)
+            .unwrap()
+            .session
+            .unwrap()
+            .user()
+            .sub,
+        "alice"
+    );
 }
 
 #[test]
@@ -124,7 +132,7 @@ fn renewal_never_passes_max_age() {
     while now + 5 * HOUR < START + 72 * HOUR {
         now += 5 * HOUR;
         clock.set(now);
-        let loaded = auth.load_session(&headers);
+        let loaded = auth.load_session_now(&headers).unwrap();
         let session = loaded.session.expect("an active session stays valid");
         assert!(session.expires_at() <= START + 72 * HOUR);
         assert_eq!(session.absolute_expires_at(), START + 72 * HOUR);
@@ -134,7 +142,7 @@ fn renewal_never_passes_max_age() {
     }
 
     clock.set(START + 72 * HOUR);
-    assert!(auth.session(&headers).is_none());
+    assert!(auth.load_session_now(&headers).unwrap().session.is_none());
 }
 
 #[test]
@@ -144,18 +152,31 @@ fn rotated_secret_keeps_and_reseals_sessions() {
     let headers = request(&before.test_session_cookie(alice(), &[]).unwrap());
 
     let rotated = auth(&clock, SECRET_B, Some(SECRET_A));
-    let loaded = rotated.load_session(&headers);
+    let loaded = rotated.load_session_now(&headers).unwrap();
     assert_eq!(loaded.session.unwrap().user().sub, "alice");
     assert_eq!(loaded.set_cookies.len(), 1, "the session is sealed again");
     let resealed = next_request(&loaded.set_cookies);
 
     let after = auth(&clock, SECRET_B, None);
     assert!(
-        after.session(&headers).is_none(),
+        after.load_session_now(&headers).unwrap().session.is_none(),
         "the old secret was dropped"
     );
-    assert_eq!(after.session(&resealed).unwrap().user().sub, "alice");
-    assert!(after.load_session(&resealed).set_cookies.is_empty());
+    assert_eq!(
+        after
+            .load_session_now(&resealed)
+            .unwrap()
+            .session
+            .unwrap()
+            .user()
+            .sub,
+        "alice"
+    );
+    assert!(after
+        .load_session_now(&resealed)
+        .unwrap()
+        .set_cookies
+        .is_empty());
 }
 
 #[test]
@@ -165,7 +186,7 @@ fn unknown_secret_signs_out_and_removes_cookie() {
     let headers = request(&before.test_session_cookie(alice(), &[]).unwrap());
 
     let other = auth(&clock, SECRET_B, None);
-    let loaded = other.load_session(&headers);
+    let loaded = other.load_session_now(&headers).unwrap();
     assert!(loaded.session.is_none());
     let removal = loaded.set_cookies[0].to_str().unwrap();
     assert!(removal.starts_with("roq_session=;"), "{removal}");
@@ -192,7 +213,9 @@ fn twelve_kilobyte_claims_round_trip_in_chunks() {
     assert!(chunks >= 3, "{chunks} chunks for 12 KB of claims");
 
     let session = auth
-        .session(&request(&cookie))
+        .load_session_now(&request(&cookie))
+        .unwrap()
+        .session
         .expect("the chunks join again");
     assert_eq!(session.user().claims["groups"], serde_json::json!(groups));
     assert!(session.has_scope("openid"));
@@ -263,7 +286,7 @@ fn set_cookie_headers_stay_separate() {
     let headers = request(&cookie);
 
     clock.set(START + 5 * HOUR);
-    let loaded = auth.load_session(&headers);
+    let loaded = auth.load_session_now(&headers).unwrap();
     assert!(loaded.set_cookies.len() >= 2);
     let mut response = HeaderMap::new();
     for value in loaded.set_cookies {
