@@ -2,7 +2,8 @@
 //!
 //! Routes: `/` (public), `/dashboard` (`#[require_auth]`), `/login`
 //! (`#[require_auth(redirect_if_authenticated, redirect_to = "/dashboard")]`),
-//! `/api/me` (`#[with_auth]`), and the auth routes under `/api/auth`.
+//! `/api/me` and `/api/token` (`#[with_auth]`), and the auth routes under
+//! `/api/auth`.
 //! Settings come from the environment; see the README. It serves the same
 //! responses as the Axum demo (`cargo run --example demo`).
 
@@ -12,7 +13,6 @@ mod support;
 use actix_web::http::header::ALLOW;
 use actix_web::{guard, web, App, FromRequest, Handler, HttpResponse, HttpServer, Responder};
 use roq_auth::actix::{require_auth, with_auth, AuthMiddleware, Session};
-use roq_auth::Auth;
 
 async fn home(session: Option<Session>) -> web::Html {
     web::Html::new(support::home_page(
@@ -33,6 +33,19 @@ async fn login() -> web::Html {
 #[with_auth]
 async fn me(session: Session) -> web::Json<serde_json::Value> {
     web::Json(support::me_json(session.user()))
+}
+
+#[with_auth]
+async fn token(session: Session) -> HttpResponse {
+    match session.access_token().await {
+        Ok(token) => HttpResponse::Ok().json(support::token_json(&token)),
+        Err(err) => {
+            let (status, body) = support::token_error_json(&err);
+            let status = actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::UNAUTHORIZED);
+            HttpResponse::build(status).json(body)
+        }
+    }
 }
 
 /// Routes GET and HEAD requests for `path` to `handler` and rejects other
@@ -64,6 +77,7 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(get("/dashboard", dashboard))
         .service(get("/login", login))
         .service(get("/api/me", me))
+        .service(get("/api/token", token))
         .service(roq_auth::actix::routes("/api/auth"));
 }
 
@@ -87,7 +101,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let setup = support::demo_setup(local).await?;
 
     support::announce(local, &setup.config);
-    let auth = Auth::new(setup.config);
+    let auth = support::build_auth(setup.config)?;
     support::spawn_provider_check(auth.clone());
     HttpServer::new(move || {
         App::new()

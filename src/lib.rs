@@ -21,10 +21,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use roq_auth_core::{
-    config, guard, response, return_to, seal, session, Auth, AuthRoute, ClaimFilter, Clock, Config,
-    ConfigBuilder, ConfigError, GuardOutcome, GuardPolicy, LoadedSession, Policy, ProviderError,
-    Secret, SessionTooLarge, SystemClock, User,
+    config, guard, response, return_to, revocation, seal, session, AccessToken, AccessTokenError,
+    AccessTokenOutcome, Auth, AuthBuilder, AuthRoute, ClaimFilter, Clock, Config, ConfigBuilder,
+    ConfigError, GuardOutcome, GuardPolicy, LoadedSession, MemoryRevocationStore, Policy,
+    ProviderError, RevocationError, RevocationKey, RevocationStore, Secret, SessionTooLarge,
+    SessionUnavailable, SignInDenied, SystemClock, User,
 };
+
+/// The revocation store in Redis, shared by several instances of an app.
+#[cfg(feature = "redis")]
+pub use roq_auth_core::redis_store::RedisRevocationStore;
 
 /// The Axum adapter: the auth routes, the [`AuthLayer`](axum::AuthLayer),
 /// the `Session` extractor and the `#[require_auth]` and `#[with_auth]`

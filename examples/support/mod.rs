@@ -108,6 +108,39 @@ pub fn announce(local: SocketAddr, config: &Config) {
     );
 }
 
+/// Builds the sign-in the way an application would: revocations go to
+/// Redis when `ROQ_REDIS_URL` is set, so that several demo instances share
+/// them.
+pub fn build_auth(config: Config) -> Result<Auth, roq_auth::ConfigError> {
+    Ok(Auth::builder(config).revocation_store_from_env()?.build())
+}
+
+/// The JSON `/api/token` returns for an access token: when it expires, its
+/// scopes, and a fingerprint (the first 16 hexadecimal digits of its
+/// SHA-256) that tells two tokens apart without showing either.
+pub fn token_json(token: &roq_auth::AccessToken) -> serde_json::Value {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(token.secret().as_bytes());
+    serde_json::json!({
+        "expires_at": token.expires_at(),
+        "scopes": token.scopes(),
+        "fingerprint": hex::encode(&digest[..8]),
+    })
+}
+
+/// The status and JSON `/api/token` returns when there is no token: 401
+/// `{"error":"unauthorized"}` when the user must sign in again, 503
+/// `{"error":"unavailable"}` when the provider is down.
+pub fn token_error_json(err: &roq_auth::AccessTokenError) -> (u16, serde_json::Value) {
+    let status = err.status().as_u16();
+    let error = if status == 503 {
+        "unavailable"
+    } else {
+        "unauthorized"
+    };
+    (status, serde_json::json!({"error": error}))
+}
+
 /// Checks the provider in the background and logs the outcome, so a
 /// misconfigured issuer shows at start-up without delaying it.
 pub fn spawn_provider_check(auth: Auth) {
@@ -145,6 +178,7 @@ pub fn home_page(user: Option<&User>) -> String {
             "{status}\n<ul>\n<li><a href=\"/api/auth/login?returnTo=%2Fdashboard\">Sign in</a></li>\n\
              <li><a href=\"/dashboard\">Dashboard</a> (signed in only)</li>\n\
              <li><a href=\"/api/me\">/api/me</a> (JSON, signed in only)</li>\n\
+             <li><a href=\"/api/token\">/api/token</a> (the access token's expiry, JSON, signed in only)</li>\n\
              <li><a href=\"/api/auth/session\">/api/auth/session</a></li>\n\
              <li><a href=\"/api/auth/logout\">Sign out</a></li>\n</ul>"
         ),

@@ -244,6 +244,38 @@ impl AuthBuilder {
         self
     }
 
+    /// Keeps revocations in Redis when `ROQ_REDIS_URL` is set, such as
+    /// `redis://127.0.0.1:6379/0`, and in memory otherwise. [`Auth::from_env`]
+    /// does this.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `ROQ_REDIS_URL` when it is not a Redis URL,
+    /// or when it is set and roq-auth was built without its `redis`
+    /// feature: an application that expects shared revocations must not
+    /// start with per-instance ones.
+    pub fn revocation_store_from_env(self) -> Result<AuthBuilder, ConfigError> {
+        const NAME: &str = "ROQ_REDIS_URL";
+        let Some(url) = crate::config::env_var(NAME)? else {
+            return Ok(self);
+        };
+        #[cfg(feature = "redis")]
+        {
+            let store = crate::redis_store::RedisRevocationStore::open(url.trim())
+                .map_err(|err| ConfigError::invalid(NAME, err.to_string()))?;
+            Ok(self.revocation_store(store))
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = url;
+            Err(ConfigError::invalid(
+                NAME,
+                "is set, but roq-auth was built without its `redis` feature: \
+                 enable it (`cargo add roq-auth -F redis`) or unset the variable",
+            ))
+        }
+    }
+
     /// Keeps revocations in a store shared with other code.
     pub fn shared_revocation_store(mut self, store: Arc<dyn RevocationStore>) -> AuthBuilder {
         self.revocation = Some(store);
@@ -370,13 +402,17 @@ impl Auth {
     }
 
     /// Reads the configuration from the environment (see
-    /// [`Config::from_env`]) and builds the sign-in.
+    /// [`Config::from_env`]) and builds the sign-in. Revocations go to Redis
+    /// when `ROQ_REDIS_URL` is set (see
+    /// [`AuthBuilder::revocation_store_from_env`]).
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming the first missing or invalid variable.
     pub fn from_env() -> Result<Auth, ConfigError> {
-        Config::from_env().map(Auth::new)
+        Ok(Auth::builder(Config::from_env()?)
+            .revocation_store_from_env()?
+            .build())
     }
 
     /// Records a revocation in the configured store.

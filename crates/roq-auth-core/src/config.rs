@@ -48,7 +48,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {
             name,
             reason: reason.into(),
@@ -223,6 +223,8 @@ impl Config {
     /// | `ROQ_SCOPES` | optional: scopes to request besides `openid`, space-separated, default `profile email`; add `offline_access` for a refresh token |
     /// | `ROQ_JWKS_MAX_AGE` | optional: seconds the provider's signing keys are used while it cannot be reached, default 86400 (24 hours) |
     /// | `ROQ_ACCESS_TOKEN_REFRESH_LEEWAY` | optional: seconds before its expiry at which an access token is refreshed, default 60 |
+    /// | `ROQ_AUTHORIZATION_PARAMS` | optional: extra authorization request parameters, form-encoded, such as `audience=https%3A%2F%2Fapi.example.com&prompt=consent` |
+    /// | `ROQ_FETCH_USERINFO` | optional: `true` to add the userinfo endpoint's claims to the session at sign-in, default `false` |
     ///
     /// # Errors
     ///
@@ -411,6 +413,26 @@ impl ConfigBuilder {
         }
         if let Some(seconds) = env_var("ROQ_JWKS_MAX_AGE")? {
             builder.jwks_max_age = Some(parse_seconds("ROQ_JWKS_MAX_AGE", &seconds)?);
+        }
+        if let Some(params) = env_var("ROQ_AUTHORIZATION_PARAMS")? {
+            for (name, value) in url::form_urlencoded::parse(params.trim().as_bytes()) {
+                check_extra_param("ROQ_AUTHORIZATION_PARAMS", &name)?;
+                builder
+                    .authorization_params
+                    .push((name.into_owned(), value.into_owned()));
+            }
+        }
+        if let Some(flag) = env_var("ROQ_FETCH_USERINFO")? {
+            builder.fetch_userinfo = match flag.trim() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "ROQ_FETCH_USERINFO",
+                        "must be true or false",
+                    ))
+                }
+            };
         }
         if let Some(seconds) = env_var("ROQ_ACCESS_TOKEN_REFRESH_LEEWAY")? {
             builder.access_token_refresh_leeway =
@@ -725,7 +747,7 @@ impl ConfigBuilder {
         for scope in requested {
             if scope.is_empty() || scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(ConfigError::invalid(
-                    "scopes",
+                    "ROQ_SCOPES",
                     format!("{scope:?} is not a single scope token"),
                 ));
             }
@@ -823,7 +845,7 @@ fn check_extra_param(setting: &'static str, name: &str) -> Result<(), ConfigErro
     Ok(())
 }
 
-fn env_var(name: &'static str) -> Result<Option<String>, ConfigError> {
+pub(crate) fn env_var(name: &'static str) -> Result<Option<String>, ConfigError> {
     match std::env::var(name) {
         Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => Ok(Some(value)),
