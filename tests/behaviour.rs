@@ -566,6 +566,11 @@ async fn trace_logs_contain_no_secrets(example: &str) {
             ("ROQ_CLIENT_SECRET", CLIENT_SECRET),
             ("ROQ_SECRET", APP_SECRET),
             ("RUST_LOG", "trace"),
+            // A refresh token, and a leeway longer than the access token's
+            // lifetime, so that `/api/token` refreshes on every call.
+            ("ROQ_SCOPES", "profile email offline_access"),
+            ("ROQ_AUTHORIZATION_PARAMS", "prompt=consent"),
+            ("ROQ_ACCESS_TOKEN_REFRESH_LEEWAY", "7200"),
         ],
     )
     .await;
@@ -592,8 +597,18 @@ async fn trace_logs_contain_no_secrets(example: &str) {
         .and_then(|cookie| cookie.split(';').next()?.split_once('='))
         .map(|(_, value)| value.to_owned())
         .expect("the session cookie is set");
+    let tokens = set_cookie(signed_in.headers(), "roq_session_tokens")
+        .and_then(|cookie| cookie.split(';').next()?.split_once('='))
+        .map(|(_, value)| value.to_owned())
+        .expect("the tokens cookie is set");
     let me = client.get(demo.url("/api/me")).send().await.unwrap();
     expect_status(me, StatusCode::OK).await;
+    let token = client.get(demo.url("/api/token")).send().await.unwrap();
+    let refreshed_tokens = set_cookie(token.headers(), "roq_session_tokens")
+        .and_then(|cookie| cookie.split(';').next()?.split_once('='))
+        .map(|(_, value)| value.to_owned())
+        .expect("the refresh sets the tokens cookie again");
+    expect_status(token, StatusCode::OK).await;
     let logout = client
         .get(demo.url("/api/auth/logout"))
         .send()
@@ -607,6 +622,10 @@ async fn trace_logs_contain_no_secrets(example: &str) {
         "the trace log is not captured:\n{text}"
     );
     assert!(
+        text.contains("refreshed an access token"),
+        "the access token was not refreshed:\n{text}"
+    );
+    assert!(
         text.contains("TRACE"),
         "the log is not at trace level:\n{text}"
     );
@@ -616,6 +635,8 @@ async fn trace_logs_contain_no_secrets(example: &str) {
         ("the authorization code", code.as_str()),
         ("the transaction cookie", transaction.as_str()),
         ("the session cookie", session.as_str()),
+        ("the tokens cookie", tokens.as_str()),
+        ("the refreshed tokens cookie", refreshed_tokens.as_str()),
         ("a JWT such as the ID token", "eyJ"),
     ] {
         assert!(!text.contains(secret), "{what} appears in the trace log");
