@@ -421,6 +421,58 @@ async fn demo_without_secret_says_it_uses_a_throwaway_key(example: &str) {
     assert!(banner.contains("ROQ_SECRET is not set"), "{banner}");
 }
 
+async fn https_base_url_over_http_warns_once(example: &str) {
+    let port = free_port();
+    let (demo, log) = Demo::start_logged(
+        example,
+        port,
+        &[
+            ("ROQ_BASE_URL", &format!("https://127.0.0.1:{port}")),
+            ("ROQ_SECRET", APP_SECRET),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    const WARNING: &str = "arrived over plain http";
+
+    // A request that says it came over https raises no warning.
+    let https = client
+        .get(demo.url("/api/auth/login"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(https.status(), StatusCode::SEE_OTHER);
+    let transaction = https
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("__Secure-roq_tx_"))
+        .expect("login sets a __Secure- transaction cookie");
+    assert!(transaction.contains("; Secure"), "{transaction}");
+    assert!(!log.text().contains(WARNING), "{}", log.text());
+
+    for _ in 0..3 {
+        let http = client
+            .get(demo.url("/api/auth/login"))
+            .header("x-forwarded-proto", "http")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(http.status(), StatusCode::SEE_OTHER);
+    }
+    log.wait_for(0, |line| line.contains(WARNING))
+        .await
+        .expect("the plain-http warning is logged");
+    let text = log.text();
+    assert_eq!(text.matches(WARNING).count(), 1, "{text}");
+    assert!(text.contains("WARN"), "{text}");
+}
+
 /// Runs every case against each adapter's demo: a module per adapter, with
 /// one test per case.
 async fn two_tabs_sign_in_at_once(example: &str) {
@@ -674,6 +726,7 @@ suite!(
     hostile_return_to_falls_back_to_root,
     dev_provider_sign_in,
     demo_without_secret_says_it_uses_a_throwaway_key,
+    https_base_url_over_http_warns_once,
     two_tabs_sign_in_at_once,
     sessions_survive_restart_and_rotation,
     large_session_round_trips_in_chunks,
