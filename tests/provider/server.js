@@ -296,6 +296,12 @@ function logProviderEvents(provider) {
       logLine(`${event} client=${clientId} ${describeError(error)}`);
     });
   }
+  // One line per token issued at the token endpoint, so that tests can count
+  // refresh_token grants. It names the grant type only, never a token.
+  provider.on('grant.success', (ctx) => {
+    const clientId = ctx.oidc?.client?.clientId ?? '-';
+    logLine(`grant.success client=${clientId} grant_type=${ctx.oidc.params.grant_type}`);
+  });
   provider.on('server_error', (ctx, error) => {
     logLine(`server_error on ${ctx.method} ${ctx.path}: ${error.stack ?? error}`);
   });

@@ -176,19 +176,24 @@ enum RefreshFailure {
 
 type RefreshCell = Arc<OnceCell<Result<StoredTokens, RefreshFailure>>>;
 
-/// The refreshes under way or just done, one per session and refresh token,
-/// so that concurrent requests of one session trigger one refresh.
+/// The refreshes under way or just done, so that concurrent requests of one
+/// session trigger one refresh. A refresh is keyed by the session and the
+/// access and refresh tokens it replaces: requests that still carry those
+/// share its outcome, while a request carrying its result starts a new one
+/// when that result is due in turn, even if the provider kept the refresh
+/// token.
 #[derive(Default)]
 pub(crate) struct Refreshes {
     flights: Mutex<HashMap<[u8; 32], (Instant, RefreshCell)>>,
 }
 
 impl Refreshes {
-    fn key(session_id: &str, refresh_token: &str) -> [u8; 32] {
+    fn key(session_id: &str, access_token: &str, refresh_token: &str) -> [u8; 32] {
         let mut hasher = Sha256::new();
-        hasher.update(session_id.as_bytes());
-        hasher.update([0]);
-        hasher.update(refresh_token.as_bytes());
+        for part in [session_id, access_token, refresh_token] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
         hasher.finalize().into()
     }
 
@@ -308,7 +313,7 @@ impl Auth {
             });
         };
 
-        let key = Refreshes::key(session.id(), &refresh_token);
+        let key = Refreshes::key(session.id(), &stored.access_token, &refresh_token);
         let flight = self.inner.refreshes.flight(key);
         let result = flight
             .get_or_init(|| self.refresh(stored, refresh_token))
