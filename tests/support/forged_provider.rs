@@ -10,6 +10,10 @@
 //! `oidc-provider` (`support::OidcProvider`) stays the reference for the
 //! honest path.
 //!
+//! It also serves a userinfo endpoint, and builds back-channel logout tokens
+//! ([`ForgedProvider::logout_token`]) that a test changes and posts to the
+//! app itself, because the provider has no sessions to end.
+//!
 //! Its RSA keys are generated once per test binary with `aws-lc-rs`, so no
 //! private key is committed to the repository.
 #![allow(dead_code)]
@@ -56,6 +60,8 @@ pub enum Endpoint {
     Token,
     /// The `jwks_uri`.
     Jwks,
+    /// The userinfo endpoint.
+    Userinfo,
     /// Any other path, such as the target of a scripted redirect.
     Other,
 }
@@ -160,7 +166,7 @@ pub enum KeyName {
     Unlisted,
 }
 
-/// How the ID token is signed.
+/// How a token is signed.
 #[derive(Clone, Debug)]
 pub enum Signer {
     /// RS256 with one of the provider's RSA keys.
@@ -244,6 +250,8 @@ pub struct IdTokenScript {
     pub kid: Kid,
     /// Whether to flip bytes in the middle of the signature.
     pub flip_signature: bool,
+    /// The header's `typ`, or `None` to leave it out.
+    pub typ: Option<String>,
 }
 
 impl IdTokenScript {
@@ -255,6 +263,23 @@ impl IdTokenScript {
     /// Leaves the claim `name` out.
     pub fn remove(&mut self, name: &str) {
         self.remove_claims.push(name.to_owned());
+    }
+}
+
+/// The userinfo endpoint. By default it returns the `sub`, `name` and
+/// `email` of the ID token issued with the access token it is called with.
+#[derive(Clone, Debug, Default)]
+pub struct UserinfoScript {
+    /// Claims to add or overwrite, such as another `sub`.
+    pub set_claims: Map<String, Value>,
+    /// A reply that replaces the response to a valid access token.
+    pub reply: Option<CannedReply>,
+}
+
+impl UserinfoScript {
+    /// Sets the claim `name` to `value`.
+    pub fn set(&mut self, name: &str, value: Value) {
+        self.set_claims.insert(name.to_owned(), value);
     }
 }
 
@@ -285,6 +310,8 @@ pub struct Script {
     pub id_token: IdTokenScript,
     /// The key set.
     pub jwks: JwksScript,
+    /// The userinfo endpoint.
+    pub userinfo: UserinfoScript,
 }
 
 impl Default for Script {
@@ -313,6 +340,7 @@ impl Default for Script {
                 signer: Signer::Key(KeyName::Primary),
                 kid: Kid::OfSigner,
                 flip_signature: false,
+                typ: Some("JWT".into()),
             },
             jwks: JwksScript {
                 keys: vec![KeyName::Primary],
@@ -320,6 +348,7 @@ impl Default for Script {
                 reply: None,
                 delay: Duration::ZERO,
             },
+            userinfo: UserinfoScript::default(),
         }
     }
 }
@@ -436,6 +465,11 @@ struct Shared {
     script: Mutex<Script>,
     grants: Mutex<HashMap<String, Grant>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// The claims of the ID token issued with each access token, which the
+    /// userinfo endpoint returns.
+    access_tokens: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Every ID token the token endpoint returned, in order.
+    id_tokens: Mutex<Vec<String>>,
 }
 
 /// The misbehaving provider, served on 127.0.0.1 until dropped.
@@ -470,6 +504,8 @@ impl ForgedProvider {
             script: Mutex::new(Script::default()),
             grants: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
+            access_tokens: Mutex::new(HashMap::new()),
+            id_tokens: Mutex::new(Vec::new()),
         });
 
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -536,6 +572,117 @@ impl ForgedProvider {
             .rev()
             .find(|request| request.endpoint == endpoint)
     }
+
+    /// Returns every ID token the token endpoint returned, oldest first.
+    pub fn issued_id_tokens(&self) -> Vec<String> {
+        self.shared.id_tokens.lock().expect("lock").clone()
+    }
+
+    /// Returns the logout token an honest provider sends when the user
+    /// `sub` ends the provider session `sid`: signed with the primary key,
+    /// typed `logout+jwt`, issued now and valid for two minutes. Leave `sub`
+    /// or `sid` out with `None`.
+    pub fn logout_token(&self, sub: Option<&str>, sid: Option<&str>) -> LogoutToken {
+        let now = unix_now();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.shared.issuer));
+        claims.insert("aud".into(), json!(self.shared.client_id));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + LOGOUT_TOKEN_LIFETIME_SECS));
+        claims.insert("jti".into(), json!(random_hex(16)));
+        claims.insert("events".into(), json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
+        if let Some(sub) = sub {
+            claims.insert("sub".into(), json!(sub));
+        }
+        if let Some(sid) = sid {
+            claims.insert("sid".into(), json!(sid));
+        }
+
+        let mut header = Map::new();
+        header.insert("typ".into(), json!("logout+jwt"));
+        header.insert("kid".into(), json!(test_key(KeyName::Primary).kid));
+        LogoutToken {
+            header,
+            claims,
+            signer: Signer::Key(KeyName::Primary),
+        }
+    }
+}
+
+/// The member of a logout token's `events` claim that marks it as one
+/// (OpenID Connect Back-Channel Logout 1.0, section 2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Seconds an honest logout token is valid for.
+const LOGOUT_TOKEN_LIFETIME_SECS: u64 = 120;
+
+/// A back-channel logout token before it is signed. Change its parts, then
+/// call [`LogoutToken::sign`].
+#[derive(Clone, Debug)]
+pub struct LogoutToken {
+    /// The JOSE header without `alg`, which [`LogoutToken::sign`] sets from
+    /// the signer.
+    pub header: Map<String, Value>,
+    /// The claims.
+    pub claims: Map<String, Value>,
+    /// How the token is signed.
+    pub signer: Signer,
+}
+
+impl LogoutToken {
+    /// Sets the claim `name` to `value`.
+    pub fn set(&mut self, name: &str, value: Value) {
+        self.claims.insert(name.to_owned(), value);
+    }
+
+    /// Leaves the claim `name` out.
+    pub fn remove(&mut self, name: &str) {
+        self.claims.remove(name);
+    }
+
+    /// Signs the token and returns its compact serialization.
+    pub fn sign(&self) -> String {
+        sign_jwt(&self.header, &self.claims, &self.signer)
+    }
+}
+
+/// Signs `claims` as a compact JWT. The header is `header` with `alg` set
+/// from `signer`. A [`Signer::Unsigned`] token gets that signer's `alg` text
+/// and an empty signature.
+pub fn sign_jwt(
+    header: &Map<String, Value>,
+    claims: &Map<String, Value>,
+    signer: &Signer,
+) -> String {
+    let mut header = header.clone();
+    let alg = match signer {
+        Signer::Key(_) => "RS256".to_owned(),
+        Signer::Hmac(_) => "HS256".to_owned(),
+        Signer::Unsigned(alg) => alg.clone(),
+    };
+    header.insert("alg".into(), json!(alg));
+
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
+        URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
+    );
+    let signature = match signer {
+        Signer::Key(name) => jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &test_key(*name).encoding_key,
+            Algorithm::RS256,
+        )
+        .expect("RS256 signing works"),
+        Signer::Hmac(secret) => jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &EncodingKey::from_secret(secret),
+            Algorithm::HS256,
+        )
+        .expect("HS256 signing works"),
+        Signer::Unsigned(_) => String::new(),
+    };
+    format!("{signing_input}.{signature}")
 }
 
 impl Shared {
@@ -545,6 +692,7 @@ impl Shared {
             Some("/authorize") => Endpoint::Authorize,
             Some("/token") => Endpoint::Token,
             Some("/jwks") => Endpoint::Jwks,
+            Some("/userinfo") => Endpoint::Userinfo,
             _ => Endpoint::Other,
         }
     }
@@ -596,6 +744,7 @@ async fn handle(
         Endpoint::Authorize => authorize(&shared, &script.authorize, &request),
         Endpoint::Token => token(&shared, &script, &request).await,
         Endpoint::Jwks => jwks(&script.jwks).await,
+        Endpoint::Userinfo => userinfo(&shared, &script.userinfo, &request),
         Endpoint::Other => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -640,6 +789,7 @@ async fn discovery(shared: &Shared, script: &DiscoveryScript) -> Response {
             "authorization_endpoint": format!("{issuer}/authorize"),
             "token_endpoint": script.token_endpoint.clone().unwrap_or(format!("{issuer}/token")),
             "jwks_uri": script.jwks_uri.clone().unwrap_or(format!("{issuer}/jwks")),
+            "userinfo_endpoint": format!("{issuer}/userinfo"),
             "response_types_supported": script.response_types_supported,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -743,17 +893,63 @@ async fn token(shared: &Shared, script: &Script, request: &RecordedRequest) -> R
         grant.nonce.clone()
     };
 
+    let access_token = random_hex(16);
+    let claims = id_token_claims(shared, &script.id_token, nonce.as_deref());
+    shared
+        .access_tokens
+        .lock()
+        .expect("lock")
+        .insert(access_token.clone(), claims.clone());
     let mut body = json!({
-        "access_token": random_hex(16),
+        "access_token": access_token,
         "token_type": script.token.token_type,
     });
     if let Some(expires_in) = script.token.expires_in {
         body["expires_in"] = json!(expires_in);
     }
     if script.token.include_id_token {
-        body["id_token"] = json!(id_token(shared, &script.id_token, nonce.as_deref()));
+        let id_token = id_token(&script.id_token, &claims);
+        shared
+            .id_tokens
+            .lock()
+            .expect("lock")
+            .push(id_token.clone());
+        body["id_token"] = json!(id_token);
     }
     json_response(StatusCode::OK, body)
+}
+
+/// Returns the claims of the ID token issued with the bearer token, changed
+/// by the script, or 401 for a token this provider did not issue.
+fn userinfo(shared: &Shared, script: &UserinfoScript, request: &RecordedRequest) -> Response {
+    let bearer = request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let issued = bearer.and_then(|token| {
+        shared
+            .access_tokens
+            .lock()
+            .expect("lock")
+            .get(token)
+            .cloned()
+    });
+    let Some(id_token_claims) = issued else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    if let Some(reply) = &script.reply {
+        return canned(reply);
+    }
+
+    let mut claims = Map::new();
+    for name in ["sub", "name", "email"] {
+        if let Some(value) = id_token_claims.get(name) {
+            claims.insert(name.to_owned(), value.clone());
+        }
+    }
+    for (name, value) in &script.set_claims {
+        claims.insert(name.clone(), value.clone());
+    }
+    json_response(StatusCode::OK, Value::Object(claims))
 }
 
 /// Checks HTTP Basic client authentication as RFC 6749, section 2.3.1,
@@ -783,8 +979,12 @@ fn form_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Builds the ID token the script describes.
-fn id_token(shared: &Shared, script: &IdTokenScript, nonce: Option<&str>) -> String {
+/// Builds the claims of the ID token the script describes.
+fn id_token_claims(
+    shared: &Shared,
+    script: &IdTokenScript,
+    nonce: Option<&str>,
+) -> Map<String, Value> {
     let now = unix_now();
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(shared.issuer));
@@ -803,45 +1003,37 @@ fn id_token(shared: &Shared, script: &IdTokenScript, nonce: Option<&str>) -> Str
     for name in &script.remove_claims {
         claims.remove(name);
     }
+    claims
+}
 
-    let (alg, signer_kid) = match &script.signer {
-        Signer::Key(name) => ("RS256".to_owned(), test_key(*name).kid.clone()),
-        Signer::Hmac(_) => ("HS256".to_owned(), test_key(KeyName::Primary).kid.clone()),
-        Signer::Unsigned(alg) => (alg.clone(), test_key(KeyName::Primary).kid.clone()),
+/// Signs `claims` as the ID token the script describes.
+fn id_token(script: &IdTokenScript, claims: &Map<String, Value>) -> String {
+    let signer_kid = match &script.signer {
+        Signer::Key(name) => test_key(*name).kid.clone(),
+        Signer::Hmac(_) | Signer::Unsigned(_) => test_key(KeyName::Primary).kid.clone(),
     };
-    let mut header = json!({ "alg": alg, "typ": "JWT" });
+    let mut header = Map::new();
+    if let Some(typ) = &script.typ {
+        header.insert("typ".into(), json!(typ));
+    }
     match &script.kid {
-        Kid::OfSigner => header["kid"] = json!(signer_kid),
-        Kid::Replace(kid) => header["kid"] = json!(kid),
+        Kid::OfSigner => {
+            header.insert("kid".into(), json!(signer_kid));
+        }
+        Kid::Replace(kid) => {
+            header.insert("kid".into(), json!(kid));
+        }
         Kid::Omit => {}
     }
 
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
-    );
-    let signature = match &script.signer {
-        Signer::Key(name) => jsonwebtoken::crypto::sign(
-            signing_input.as_bytes(),
-            &test_key(*name).encoding_key,
-            Algorithm::RS256,
-        )
-        .expect("RS256 signing works"),
-        Signer::Hmac(secret) => jsonwebtoken::crypto::sign(
-            signing_input.as_bytes(),
-            &EncodingKey::from_secret(secret),
-            Algorithm::HS256,
-        )
-        .expect("HS256 signing works"),
-        Signer::Unsigned(_) => String::new(),
-    };
-    let signature = if script.flip_signature {
-        flip_middle_bytes(&signature)
-    } else {
-        signature
-    };
-    format!("{signing_input}.{signature}")
+    let token = sign_jwt(&header, claims, &script.signer);
+    if !script.flip_signature {
+        return token;
+    }
+    let (signing_input, signature) = token
+        .rsplit_once('.')
+        .expect("a compact JWT has a signature part");
+    format!("{signing_input}.{}", flip_middle_bytes(signature))
 }
 
 /// Inverts four bytes in the middle of a base64url signature.

@@ -6,7 +6,9 @@
 //! adds the OpenID Connect rules on top: `nonce`, `azp`, `iat` and the
 //! audience list.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -25,7 +27,7 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{OnceCell, RwLock};
 
-use crate::config::Config;
+use crate::config::{Clock, Config};
 
 /// Signature algorithms accepted on ID tokens. `none` and the HMAC family
 /// are absent on purpose: HMAC would let anyone holding the client secret,
@@ -192,22 +194,59 @@ pub(crate) struct TokenSet {
     pub(crate) refresh_token: Option<String>,
 }
 
+/// A downloaded key set, each key converted for `jsonwebtoken` once.
 struct CachedKeys {
     keys: JwkSet,
+    /// The keys of `keys.keys`, in the same order, or why one cannot be
+    /// used. An unusable key fails only the tokens that name it.
+    decoded: Vec<Result<Arc<DecodingKey>, String>>,
+    /// When the set was downloaded, in Unix seconds of the configured
+    /// clock, so that tests can age it.
+    fetched_at: u64,
     /// When a token with an unknown `kid` last caused a download. Further
     /// unknown `kid`s wait for [`JWKS_REFETCH_COOLDOWN`] after it.
     refetched_for_unknown_kid_at: Option<Instant>,
+}
+
+/// The provider's signing keys and the outcome of the last download.
+#[derive(Default)]
+struct KeyCache {
+    current: Option<CachedKeys>,
+    /// The last failed download and when it failed. Tasks queued behind
+    /// it share its error, and keys still within their maximum age are not
+    /// downloaded again until [`JWKS_REFETCH_COOLDOWN`] after it.
+    last_failure: Option<(Instant, OidcError)>,
+}
+
+/// Why [`Provider::decoding_key`] downloads the key set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyDownload {
+    /// No key set was downloaded yet.
+    First,
+    /// A token names a key the current set does not have.
+    UnknownKid,
+    /// The set is older than half of its maximum age.
+    Stale,
 }
 
 /// The provider's metadata and signing keys, each fetched once and cached.
 pub(crate) struct Provider {
     http: reqwest::Client,
     metadata: OnceCell<ProviderMetadata>,
+    /// The OAuth 2.0 client for `metadata`, built on first use.
+    client: OnceLock<CodeClient>,
     /// Held while discovery runs, with the last failure and its time, so
     /// that requests queued behind a failed attempt share its error instead
     /// of each waiting out a timeout of their own.
     discovery: tokio::sync::Mutex<Option<(Instant, OidcError)>>,
-    keys: RwLock<Option<CachedKeys>>,
+    keys: RwLock<KeyCache>,
+    /// How long a downloaded key set may be used (`ROQ_JWKS_MAX_AGE`). It
+    /// is downloaded again on the first use after half of it.
+    jwks_max_age: Duration,
+    /// ID-token validation rules for each allowed algorithm, built once
+    /// from the configuration.
+    id_token_validations: Vec<(Algorithm, Validation)>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Provider {
@@ -221,11 +260,28 @@ impl Provider {
             .user_agent(concat!("roq-auth/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with a static configuration");
+        let id_token_validations = ALLOWED_ALGORITHMS
+            .iter()
+            .map(|alg| {
+                // The checks left to `jsonwebtoken`. `verify_id_token`
+                // checks the audience list, `azp`, `iat` and `nonce` itself.
+                let mut validation = Validation::new(*alg);
+                validation.set_issuer(&[&config.issuer]);
+                validation.set_audience(&[&config.client_id]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                validation.leeway = config.clock_leeway.as_secs();
+                (*alg, validation)
+            })
+            .collect();
         Provider {
             http,
             metadata: OnceCell::new(),
+            client: OnceLock::new(),
             discovery: tokio::sync::Mutex::new(None),
-            keys: RwLock::new(None),
+            keys: RwLock::new(KeyCache::default()),
+            jwks_max_age: config.jwks_max_age,
+            id_token_validations,
+            clock: config.clock.clone(),
         }
     }
 
@@ -321,22 +377,26 @@ impl Provider {
             .map_err(|err| FetchError::Invalid(format!("GET {url} returned invalid JSON ({err})")))
     }
 
+    /// Returns the OAuth 2.0 client for `metadata`. The client of the
+    /// discovered metadata is built once and shared, and other metadata gets
+    /// a client of its own.
     fn client(
         &self,
         config: &Config,
         metadata: &ProviderMetadata,
-    ) -> Result<CodeClient, OidcError> {
-        let auth_url = AuthUrl::new(metadata.authorization_endpoint.clone())
-            .map_err(|err| OidcError::Metadata(err.to_string()))?;
-        let token_url = TokenUrl::new(metadata.token_endpoint.clone())
-            .map_err(|err| OidcError::Metadata(err.to_string()))?;
-        let redirect_url = RedirectUrl::new(config.redirect_uri())
-            .map_err(|err| OidcError::Metadata(err.to_string()))?;
-        Ok(oauth2::Client::new(ClientId::new(config.client_id.clone()))
-            .set_client_secret(ClientSecret::new(config.client_secret.expose().to_owned()))
-            .set_auth_uri(auth_url)
-            .set_token_uri(token_url)
-            .set_redirect_uri(redirect_url))
+    ) -> Result<Cow<'_, CodeClient>, OidcError> {
+        let discovered = self
+            .metadata
+            .get()
+            .is_some_and(|cached| std::ptr::eq(cached, metadata));
+        if !discovered {
+            return build_client(config, metadata).map(Cow::Owned);
+        }
+        if let Some(client) = self.client.get() {
+            return Ok(Cow::Borrowed(client));
+        }
+        let client = build_client(config, metadata)?;
+        Ok(Cow::Borrowed(self.client.get_or_init(|| client)))
     }
 
     /// Builds the authorization request with a fresh `state`, `nonce` and
@@ -474,30 +534,27 @@ impl Provider {
     ) -> Result<Map<String, Value>, OidcError> {
         let header = jsonwebtoken::decode_header(id_token)
             .map_err(|err| OidcError::IdToken(format!("unreadable header ({err})")))?;
-        if !ALLOWED_ALGORITHMS.contains(&header.alg) {
+        let Some((_, validation)) = self
+            .id_token_validations
+            .iter()
+            .find(|(alg, _)| *alg == header.alg)
+        else {
             return Err(OidcError::IdToken(format!(
                 "signature algorithm {:?} is not allowed",
                 header.alg
             )));
-        }
+        };
 
         let key = self
             .decoding_key(metadata, header.kid.as_deref(), header.alg)
             .await?;
 
-        let leeway = config.clock_leeway.as_secs();
-        let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.client_id]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = leeway;
-
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(id_token, &key, &validation)
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(id_token, &key, validation)
             .map_err(|err| OidcError::IdToken(err.to_string()))?
             .claims;
 
         check_audience(&claims, &config.client_id)?;
-        check_issued_at(&claims, now, leeway)?;
+        check_issued_at(&claims, now, config.clock_leeway.as_secs())?;
 
         let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
         let nonce_matches: bool = nonce.as_bytes().ct_eq(expected_nonce.as_bytes()).into();
@@ -560,11 +617,8 @@ impl Provider {
             OidcError::IdToken(reason) => OidcError::LogoutToken(reason),
             other => other,
         })?;
-        if !claims
-            .get("jti")
-            .and_then(Value::as_str)
-            .is_some_and(|jti| !jti.is_empty())
-        {
+        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
+        if jti.is_empty() {
             return Err(invalid("jti is missing"));
         }
         let event = claims
@@ -597,100 +651,206 @@ impl Provider {
         })
     }
 
-    /// Finds the key for `kid`, downloading the key set again once when the
-    /// key is unknown, because the provider may have rotated its keys.
+    /// Finds the key for `kid`.
+    ///
+    /// The key set is downloaded on first use, again once when a token names
+    /// an unknown key because the provider may have rotated its keys, and
+    /// again on the first use after half of `ROQ_JWKS_MAX_AGE`. When that
+    /// last download fails, the cached keys stay in use until the maximum
+    /// age, and after it the download's error is returned.
     async fn decoding_key(
         &self,
         metadata: &ProviderMetadata,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<DecodingKey, OidcError> {
+    ) -> Result<Arc<DecodingKey>, OidcError> {
+        let half_max_age = self.jwks_max_age.as_secs() / 2;
         {
-            let cached = self.keys.read().await;
-            if let Some(cached) = cached.as_ref() {
-                if let Some(key) = select_key(&cached.keys, kid, alg)? {
-                    return Ok(key);
+            let cache = self.keys.read().await;
+            if let Some(current) = &cache.current {
+                if self.clock.now().saturating_sub(current.fetched_at) < half_max_age {
+                    if let Some(key) = current.select(kid, alg)? {
+                        return Ok(key);
+                    }
                 }
             }
         }
 
-        let mut cached = self.keys.write().await;
-        let refetch = match cached.as_ref() {
-            None => true,
-            // Another task may have fetched the new keys while this one
-            // waited for the lock.
-            Some(existing) => {
-                if let Some(key) = select_key(&existing.keys, kid, alg)? {
+        let queued_at = Instant::now();
+        let mut cache = self.keys.write().await;
+        let max_age = self.jwks_max_age.as_secs();
+        let age = |current: &CachedKeys| self.clock.now().saturating_sub(current.fetched_at);
+        let failed_since_queued = cache
+            .last_failure
+            .as_ref()
+            .is_some_and(|(failed_at, _)| *failed_at >= queued_at);
+
+        let download = match &cache.current {
+            None if failed_since_queued => None,
+            None => Some(KeyDownload::First),
+            Some(current) if age(current) < half_max_age => {
+                // Another task may have downloaded the new keys while this
+                // one waited for the lock.
+                if let Some(key) = current.select(kid, alg)? {
                     return Ok(key);
                 }
-                existing
+                let cooling_down = current
                     .refetched_for_unknown_kid_at
-                    .is_none_or(|at| at.elapsed() >= JWKS_REFETCH_COOLDOWN)
+                    .is_some_and(|at| at.elapsed() < JWKS_REFETCH_COOLDOWN);
+                (!cooling_down).then_some(KeyDownload::UnknownKid)
+            }
+            Some(current) => {
+                let usable = age(current) < max_age;
+                let failed_recently = cache
+                    .last_failure
+                    .as_ref()
+                    .is_some_and(|(failed_at, _)| failed_at.elapsed() < JWKS_REFETCH_COOLDOWN);
+                let skip = failed_since_queued || (usable && failed_recently);
+                (!skip).then_some(KeyDownload::Stale)
             }
         };
-        if refetch {
-            let for_unknown_kid = cached.is_some();
-            let keys: JwkSet = self
-                .get_json(&metadata.jwks_uri)
-                .await
-                .map_err(|err| err.into_oidc(OidcError::Jwks))?;
-            tracing::debug!(keys = keys.keys.len(), "fetched provider signing keys");
-            let previous = cached
-                .as_ref()
-                .and_then(|existing| existing.refetched_for_unknown_kid_at);
-            *cached = Some(CachedKeys {
-                keys,
-                refetched_for_unknown_kid_at: if for_unknown_kid {
-                    Some(Instant::now())
-                } else {
-                    previous
-                },
-            });
+
+        if let Some(download) = download {
+            match self.download_keys(metadata).await {
+                Ok(keys) => {
+                    let refetched_for_unknown_kid_at = match download {
+                        KeyDownload::UnknownKid => Some(Instant::now()),
+                        _ => cache
+                            .current
+                            .as_ref()
+                            .and_then(|current| current.refetched_for_unknown_kid_at),
+                    };
+                    cache.current = Some(CachedKeys::new(
+                        keys,
+                        self.clock.now(),
+                        refetched_for_unknown_kid_at,
+                    ));
+                    cache.last_failure = None;
+                }
+                Err(err) => {
+                    cache.last_failure = Some((Instant::now(), err.clone()));
+                    let fallback = cache
+                        .current
+                        .as_ref()
+                        .map(&age)
+                        .filter(|age| download == KeyDownload::Stale && *age < max_age);
+                    let Some(age) = fallback else {
+                        return Err(err);
+                    };
+                    tracing::warn!(
+                        error = %err,
+                        age_seconds = age,
+                        max_age_seconds = max_age,
+                        "downloading the provider's signing keys again failed; the cached keys stay in use until ROQ_JWKS_MAX_AGE"
+                    );
+                }
+            }
         }
 
-        let keys = &cached.as_ref().expect("the key set was just stored").keys;
-        select_key(keys, kid, alg)?
+        let Some(current) = cache
+            .current
+            .as_ref()
+            .filter(|current| age(current) < max_age)
+        else {
+            // Only a failed download leaves no usable key set.
+            return Err(cache.last_failure.as_ref().map_or_else(
+                || OidcError::Jwks("the provider's signing keys have not been downloaded".into()),
+                |(_, err)| err.clone(),
+            ));
+        };
+        current
+            .select(kid, alg)?
             .ok_or_else(|| OidcError::IdToken(format!("no provider key matches kid {kid:?}")))
+    }
+
+    async fn download_keys(&self, metadata: &ProviderMetadata) -> Result<JwkSet, OidcError> {
+        let keys: JwkSet = self
+            .get_json(&metadata.jwks_uri)
+            .await
+            .map_err(|err| err.into_oidc(OidcError::Jwks))?;
+        tracing::debug!(
+            keys = keys.keys.len(),
+            "downloaded the provider's signing keys"
+        );
+        Ok(keys)
     }
 }
 
-/// Picks the key a token names by `kid`, or the only signing key when the
-/// token names none.
-fn select_key(
-    keys: &JwkSet,
-    kid: Option<&str>,
-    alg: Algorithm,
-) -> Result<Option<DecodingKey>, OidcError> {
-    let jwk = match kid {
-        Some(kid) => keys.find(kid),
-        None => {
-            let signing: Vec<_> = keys
-                .keys
-                .iter()
-                .filter(|key| {
-                    key.common.public_key_use != Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
-                })
-                .collect();
-            match signing.as_slice() {
-                [only] => Some(*only),
-                _ => None,
-            }
-        }
-    };
-    let Some(jwk) = jwk else {
-        return Ok(None);
-    };
-
-    if let Some(key_alg) = jwk.common.key_algorithm {
-        if format!("{key_alg:?}") != format!("{alg:?}") {
-            return Err(OidcError::IdToken(format!(
-                "the token's algorithm {alg:?} does not match its key's {key_alg:?}"
-            )));
+impl CachedKeys {
+    fn new(
+        keys: JwkSet,
+        fetched_at: u64,
+        refetched_for_unknown_kid_at: Option<Instant>,
+    ) -> CachedKeys {
+        let decoded = keys
+            .keys
+            .iter()
+            .map(|jwk| {
+                DecodingKey::from_jwk(jwk)
+                    .map(Arc::new)
+                    .map_err(|err| err.to_string())
+            })
+            .collect();
+        CachedKeys {
+            keys,
+            decoded,
+            fetched_at,
+            refetched_for_unknown_kid_at,
         }
     }
-    DecodingKey::from_jwk(jwk)
-        .map(Some)
-        .map_err(|err| OidcError::Jwks(format!("unusable key ({err})")))
+
+    /// Picks the key a token names by `kid`, or the only signing key when
+    /// the token names none.
+    fn select(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Option<Arc<DecodingKey>>, OidcError> {
+        let jwks = &self.keys.keys;
+        let index = match kid {
+            Some(kid) => jwks
+                .iter()
+                .position(|jwk| jwk.common.key_id.as_deref() == Some(kid)),
+            None => {
+                let mut signing = jwks.iter().enumerate().filter(|(_, jwk)| {
+                    jwk.common.public_key_use != Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+                });
+                match (signing.next(), signing.next()) {
+                    (Some((only, _)), None) => Some(only),
+                    _ => None,
+                }
+            }
+        };
+        let Some(index) = index else {
+            return Ok(None);
+        };
+
+        if let Some(key_alg) = jwks[index].common.key_algorithm {
+            if format!("{key_alg:?}") != format!("{alg:?}") {
+                return Err(OidcError::IdToken(format!(
+                    "the token's algorithm {alg:?} does not match its key's {key_alg:?}"
+                )));
+            }
+        }
+        match &self.decoded[index] {
+            Ok(key) => Ok(Some(key.clone())),
+            Err(reason) => Err(OidcError::Jwks(format!("unusable key ({reason})"))),
+        }
+    }
+}
+
+fn build_client(config: &Config, metadata: &ProviderMetadata) -> Result<CodeClient, OidcError> {
+    let auth_url = AuthUrl::new(metadata.authorization_endpoint.clone())
+        .map_err(|err| OidcError::Metadata(err.to_string()))?;
+    let token_url = TokenUrl::new(metadata.token_endpoint.clone())
+        .map_err(|err| OidcError::Metadata(err.to_string()))?;
+    let redirect_url = RedirectUrl::new(config.redirect_uri())
+        .map_err(|err| OidcError::Metadata(err.to_string()))?;
+    Ok(oauth2::Client::new(ClientId::new(config.client_id.clone()))
+        .set_client_secret(ClientSecret::new(config.client_secret.expose().to_owned()))
+        .set_auth_uri(auth_url)
+        .set_token_uri(token_url)
+        .set_redirect_uri(redirect_url))
 }
 
 /// OpenID Connect Core 1.0, section 3.1.3.7, rules 3 to 5: every audience
@@ -832,5 +992,212 @@ mod tests {
         assert!(check_issued_at(&claims(json!({"iat": now + 600})), now, 60).is_err());
         assert!(check_issued_at(&claims(json!({"iat": now - 7 * 24 * 3600})), now, 60).is_err());
         assert!(check_issued_at(&claims(json!({})), now, 60).is_err());
+    }
+}
+
+#[cfg(test)]
+mod jwks_tests {
+    use std::io::{Read as _, Write as _};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    use super::*;
+    use serde_json::json;
+
+    const START: u64 = 1_700_000_000;
+    const MAX_AGE: u64 = 100;
+
+    #[derive(Debug)]
+    struct TestClock(AtomicU64);
+
+    impl TestClock {
+        fn set(&self, now: u64) {
+            self.0.store(now, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for TestClock {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A JWKS endpoint on 127.0.0.1, served from a thread, that counts the
+    /// requests it serves.
+    struct JwksServer {
+        url: String,
+        requests: Arc<AtomicUsize>,
+    }
+
+    impl JwksServer {
+        fn start() -> JwksServer {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+            let requests = Arc::new(AtomicUsize::new(0));
+            let counter = requests.clone();
+            let body = json!({"keys": [{
+                "kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+                "n": "AQAB".repeat(64), "e": "AQAB",
+            }]})
+            .to_string();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !request.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut buffer) {
+                            Ok(0) | Err(_) => break,
+                            Ok(read) => request.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes());
+                }
+            });
+            JwksServer { url, requests }
+        }
+
+        fn requests(&self) -> usize {
+            self.requests.load(Ordering::SeqCst)
+        }
+    }
+
+    /// Returns a JWKS URL on 127.0.0.1 where nothing listens.
+    fn closed_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/jwks", listener.local_addr().unwrap())
+    }
+
+    fn metadata(jwks_uri: &str) -> ProviderMetadata {
+        serde_json::from_value(json!({
+            "issuer": "http://127.0.0.1:9",
+            "authorization_endpoint": "http://127.0.0.1:9/authorize",
+            "token_endpoint": "http://127.0.0.1:9/token",
+            "jwks_uri": jwks_uri,
+            "response_types_supported": ["code"],
+        }))
+        .unwrap()
+    }
+
+    fn provider() -> (Provider, Arc<TestClock>) {
+        let clock = Arc::new(TestClock(AtomicU64::new(START)));
+        let config = Config::builder()
+            .secret("5b1f0d9c8a7e6f5d4c3b2a19081726354453627180918a7b6c5d4e3f2a1b0c9d")
+            .issuer_url("http://127.0.0.1:9")
+            .client_id("app")
+            .client_secret("app-secret")
+            .base_url("http://127.0.0.1:3000")
+            .jwks_max_age(Duration::from_secs(MAX_AGE))
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        (Provider::new(&config), clock)
+    }
+
+    async fn key(
+        provider: &Provider,
+        metadata: &ProviderMetadata,
+    ) -> Result<Arc<DecodingKey>, OidcError> {
+        provider
+            .decoding_key(metadata, Some("k1"), Algorithm::RS256)
+            .await
+    }
+
+    #[tokio::test]
+    async fn stale_keys_are_downloaded_again() {
+        let server = JwksServer::start();
+        let up = metadata(&server.url);
+        let (provider, clock) = provider();
+
+        let first = key(&provider, &up).await.unwrap();
+        assert_eq!(server.requests(), 1);
+
+        clock.set(START + MAX_AGE / 2 - 1);
+        let again = key(&provider, &up).await.unwrap();
+        assert_eq!(server.requests(), 1, "fresh keys were downloaded again");
+        assert!(Arc::ptr_eq(&first, &again), "the key was converted again");
+
+        clock.set(START + MAX_AGE / 2);
+        key(&provider, &up).await.unwrap();
+        assert_eq!(server.requests(), 2, "stale keys were not downloaded again");
+
+        clock.set(START + MAX_AGE - 1);
+        key(&provider, &up).await.unwrap();
+        assert_eq!(
+            server.requests(),
+            2,
+            "the new download did not reset the age"
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_keys_survive_failed_download() {
+        let server = JwksServer::start();
+        let down = metadata(&closed_url());
+        let (provider, clock) = provider();
+        key(&provider, &metadata(&server.url)).await.unwrap();
+
+        clock.set(START + MAX_AGE / 2);
+        assert!(
+            key(&provider, &down).await.is_ok(),
+            "stale keys were dropped"
+        );
+
+        clock.set(START + MAX_AGE - 1);
+        assert!(
+            key(&provider, &down).await.is_ok(),
+            "keys were dropped before max age"
+        );
+
+        clock.set(START + MAX_AGE);
+        let err = key(&provider, &down).await.unwrap_err();
+        assert!(matches!(err, OidcError::Unreachable(_)), "{err}");
+        assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn expired_keys_recover_after_outage() {
+        let server = JwksServer::start();
+        let up = metadata(&server.url);
+        let down = metadata(&closed_url());
+        let (provider, clock) = provider();
+        key(&provider, &up).await.unwrap();
+
+        clock.set(START + MAX_AGE);
+        assert!(key(&provider, &down).await.is_err());
+
+        key(&provider, &up).await.unwrap();
+        assert_eq!(server.requests(), 2);
+        clock.set(START + MAX_AGE + MAX_AGE / 2 - 1);
+        key(&provider, &up).await.unwrap();
+        assert_eq!(server.requests(), 2, "the recovered keys were not kept");
+    }
+
+    #[tokio::test]
+    async fn first_download_failure_is_returned() {
+        let (provider, _clock) = provider();
+        let err = key(&provider, &metadata(&closed_url())).await.unwrap_err();
+        assert!(matches!(err, OidcError::Unreachable(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unknown_kid_downloads_once() {
+        let server = JwksServer::start();
+        let up = metadata(&server.url);
+        let (provider, _clock) = provider();
+        key(&provider, &up).await.unwrap();
+
+        for _ in 0..2 {
+            let err = provider
+                .decoding_key(&up, Some("rotated"), Algorithm::RS256)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, OidcError::IdToken(_)), "{err}");
+        }
+        assert_eq!(server.requests(), 2, "the cooldown did not hold");
     }
 }
