@@ -421,6 +421,87 @@ async fn demo_without_secret_says_it_uses_a_throwaway_key(example: &str) {
     assert!(banner.contains("ROQ_SECRET is not set"), "{banner}");
 }
 
+async fn login_passes_on_allowed_parameters(example: &str) {
+    let port = free_port();
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{port}")).await;
+    let demo = Demo::start(
+        example,
+        port,
+        &[
+            ("ROQ_ISSUER_URL", provider.issuer.as_str()),
+            ("ROQ_CLIENT_ID", CLIENT_ID),
+            ("ROQ_CLIENT_SECRET", CLIENT_SECRET),
+            ("ROQ_SECRET", APP_SECRET),
+            (
+                "ROQ_AUTHORIZATION_PARAMS",
+                "audience=https%3A%2F%2Fapi.example.test&prompt=consent",
+            ),
+        ],
+    )
+    .await;
+    let (client, _) = browser();
+
+    // `prompt` and `login_hint` pass; `state`, `redirect_uri` and
+    // `audience` are not login parameters and are ignored.
+    let response = client
+        .get(demo.url(
+            "/api/auth/login?prompt=login&login_hint=kim%40example.test\
+             &state=chosen&redirect_uri=http%3A%2F%2Fother.example&audience=other",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let authorization = location(&response);
+    let pairs: Vec<(String, String)> = url::Url::parse(&authorization)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let values = |name: &str| -> Vec<&str> {
+        pairs
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    };
+    assert_eq!(values("prompt"), ["login"], "{authorization}");
+    assert_eq!(
+        values("login_hint"),
+        ["kim@example.test"],
+        "{authorization}"
+    );
+    assert_eq!(
+        values("audience"),
+        ["https://api.example.test"],
+        "{authorization}"
+    );
+    assert_eq!(values("redirect_uri"), [demo.url("/api/auth/callback")]);
+    let state = values("state");
+    assert_eq!(state.len(), 1, "{authorization}");
+    assert_ne!(state[0], "chosen");
+    assert!(state[0].len() >= 43, "{authorization}");
+}
+
+async fn reserved_authorization_param_stops_start_up(example: &str) {
+    let output = tokio::process::Command::new(example_binary(example))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ROQ_BIND", format!("127.0.0.1:{}", free_port()))
+        .env("ROQ_SECRET", APP_SECRET)
+        .env("ROQ_ISSUER_URL", "http://127.0.0.1:9")
+        .env("ROQ_CLIENT_ID", CLIENT_ID)
+        .env("ROQ_CLIENT_SECRET", CLIENT_SECRET)
+        .env("ROQ_AUTHORIZATION_PARAMS", "state=fixed")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ROQ_AUTHORIZATION_PARAMS"), "{stderr}");
+    assert!(stderr.contains("\"state\""), "{stderr}");
+}
+
 async fn https_base_url_over_http_warns_once(example: &str) {
     let port = free_port();
     let (demo, log) = Demo::start_logged(
@@ -726,6 +807,8 @@ suite!(
     hostile_return_to_falls_back_to_root,
     dev_provider_sign_in,
     demo_without_secret_says_it_uses_a_throwaway_key,
+    login_passes_on_allowed_parameters,
+    reserved_authorization_param_stops_start_up,
     https_base_url_over_http_warns_once,
     two_tabs_sign_in_at_once,
     sessions_survive_restart_and_rotation,
