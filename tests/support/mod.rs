@@ -125,7 +125,7 @@ pub struct Demo {
 
 /// Returns the path of an example's binary, which `cargo test` builds next
 /// to the test binaries.
-fn example_binary(name: &str) -> PathBuf {
+pub fn example_binary(name: &str) -> PathBuf {
     let test_binary = std::env::current_exe().expect("the test binary has a path");
     let profile_dir = test_binary
         .parent()
@@ -607,4 +607,90 @@ async fn spawn_logged(mut command: Command, prefix: &str, log: &DemoLog) -> (Chi
         }
     });
     (child, line)
+}
+
+impl OidcProvider {
+    /// Starts the provider like [`OidcProvider::start`], but on a fixed
+    /// `port`, so that a test can start it after an app that already names
+    /// `http://127.0.0.1:{port}` as its issuer.
+    pub async fn start_on_port(app_origin: &str, port: u16) -> OidcProvider {
+        let clients = serde_json::json!([{
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [format!("{app_origin}/api/auth/callback")],
+            "post_logout_redirect_uris": [format!("{app_origin}/")],
+        }]);
+        let script = repository_root().join("tests/provider/server.js");
+        let mut command = Command::new("node");
+        command
+            .arg(script)
+            .env("PROVIDER_PORT", port.to_string())
+            .env("PROVIDER_HOST", "127.0.0.1")
+            .env("PROVIDER_CLIENTS", clients.to_string());
+        let (child, line) =
+            spawn_and_wait(command, |line| line.contains("\"event\":\"listening\"")).await;
+
+        let ready: serde_json::Value =
+            serde_json::from_str(&line).expect("the provider prints JSON");
+        let issuer = ready["issuer"]
+            .as_str()
+            .expect("the ready line has an issuer")
+            .to_owned();
+        OidcProvider { child, issuer }
+    }
+}
+
+/// How a demo ended that exited by itself, with everything it printed.
+pub struct DemoExit {
+    /// The exit status.
+    pub status: std::process::ExitStatus,
+    /// Standard output, where the demo prints its ready line.
+    pub stdout: String,
+    /// Standard error, where the demo prints its log and its final error.
+    pub stderr: String,
+}
+
+impl Demo {
+    /// Runs the example `name` with only `env` (plus `PATH`, and `ROQ_BIND`
+    /// on a port the system picks) and waits up to `limit` for it to exit
+    /// by itself, as it must when a setting is invalid.
+    ///
+    /// # Panics
+    ///
+    /// When the binary is missing, or the demo still runs after `limit`; it
+    /// is then killed.
+    pub async fn run_until_exit(name: &str, env: &[(&str, &str)], limit: Duration) -> DemoExit {
+        let binary = example_binary(name);
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build --examples` or the whole `cargo test` first",
+            binary.display()
+        );
+
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROQ_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+
+        let names: Vec<&str> = env.iter().map(|(key, _)| *key).collect();
+        let output = tokio::time::timeout(limit, command.output())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{name} was still running after {limit:?} with {names:?} set")
+            })
+            .expect("the demo process starts");
+        DemoExit {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
 }
