@@ -776,24 +776,7 @@ async fn trace_logs_contain_no_secrets(example: &str) {
     }
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        suite!(@adapter axum, "demo", $($case),*);
-        suite!(@adapter actix, "demo_actix", $($case),*);
-    };
-    (@adapter $adapter:ident, $example:literal, $($case:ident),*) => {
-        mod $adapter {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case($example).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+support::demo_suite!(
     signed_out_page_redirects_to_login,
     login_redirects_to_provider_with_pkce,
     sign_in_reaches_dashboard_and_api,

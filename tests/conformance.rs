@@ -2160,30 +2160,7 @@ async fn slow_token_and_jwks_time_out(example: &str) {
     tokio::join!(token, jwks);
 }
 
-/// Runs every case against each adapter's demo: a module per adapter, with
-/// one test per case. Attributes before a case, such as `#[ignore]`, apply
-/// to it in both modules.
-macro_rules! suite {
-    (@cases $example:literal, $($(#[$attribute:meta])* $case:ident),*) => {
-        $(
-            $(#[$attribute])*
-            #[tokio::test]
-            async fn $case() {
-                super::$case($example).await;
-            }
-        )*
-    };
-    ($($(#[$attribute:meta])* $case:ident),* $(,)?) => {
-        mod axum {
-            suite!(@cases "demo", $($(#[$attribute])* $case),*);
-        }
-        mod actix {
-            suite!(@cases "demo_actix", $($(#[$attribute])* $case),*);
-        }
-    };
-}
-
-suite!(
+support::demo_suite!(
     id_token_wrong_issuer_rejected,
     id_token_wrong_audience_rejected,
     id_token_audience_array_of_client_accepted,

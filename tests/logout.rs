@@ -795,28 +795,7 @@ async fn redis_shares_revocation_between_instances(example: &str) {
     assert_unauthorized(me).await;
 }
 
-/// Runs every case against each adapter's demo: a module per adapter, with
-/// one test per case. Attributes before a case, such as `#[ignore = "…"]`,
-/// apply to both of its tests.
-macro_rules! suite {
-    ($($(#[$attribute:meta])* $case:ident),* $(,)?) => {
-        suite!(@adapter axum, "demo", $($(#[$attribute])* $case),*);
-        suite!(@adapter actix, "demo_actix", $($(#[$attribute])* $case),*);
-    };
-    (@adapter $adapter:ident, $example:literal, $($(#[$attribute:meta])* $case:ident),*) => {
-        mod $adapter {
-            $(
-                #[tokio::test]
-                $(#[$attribute])*
-                async fn $case() {
-                    super::$case($example).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+support::demo_suite!(
     rp_logout_ends_provider_session,
     logout_return_without_state_is_neutral,
     backchannel_logout_ends_app_session,

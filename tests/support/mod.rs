@@ -694,3 +694,31 @@ impl Demo {
         }
     }
 }
+
+/// Runs every case against each adapter's demo: module `axum` runs it
+/// against `demo`, module `actix` against `demo_actix`, one test per case.
+/// A case is an async function of the example's name. Attributes written
+/// before a case, such as `#[ignore]`, apply to both of its tests.
+macro_rules! demo_suite {
+    ($($(#[$attribute:meta])* $case:ident),* $(,)?) => {
+        mod axum {
+            $(
+                #[tokio::test]
+                $(#[$attribute])*
+                async fn $case() {
+                    super::$case("demo").await;
+                }
+            )*
+        }
+        mod actix {
+            $(
+                #[tokio::test]
+                $(#[$attribute])*
+                async fn $case() {
+                    super::$case("demo_actix").await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use demo_suite;
