@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-/// A benchmark of `benches/auth.rs`, named by its criterion group and id.
+/// A benchmark of `benches/auth.rs` or `benches/revocation.rs`, named by its criterion group and id.
 #[derive(Clone, Copy, Debug)]
 pub struct Bench {
     /// The criterion group.
@@ -73,8 +73,10 @@ pub struct Comparison {
 const AXUM_UNGUARDED: Bench = bench("guard", "axum_unguarded");
 const AXUM_LOGIN: Bench = bench("guard", "axum_login");
 
+const FIRST_SIGHT_ACTIVE_CACHE: Bench = bench("unseal", "roq_first_sight_active_cache");
+
 /// Every comparison measured by `benches/auth.rs`.
-pub const COMPARISONS: [Comparison; 8] = [
+pub const COMPARISONS: [Comparison; 10] = [
     Comparison {
         name: "unseal_first_sight/floor",
         ours: Cost::Median(bench("unseal", "roq_first_sight")),
@@ -84,6 +86,18 @@ pub const COMPARISONS: [Comparison; 8] = [
     Comparison {
         name: "unseal_first_sight/private_jar",
         ours: Cost::Median(bench("unseal", "roq_first_sight")),
+        reference: Cost::Median(bench("unseal", "private_jar")),
+        target: Target::AtMost(0.5),
+    },
+    Comparison {
+        name: "unseal_first_sight_active_cache/floor",
+        ours: Cost::Median(FIRST_SIGHT_ACTIVE_CACHE),
+        reference: Cost::Median(bench("unseal", "floor")),
+        target: Target::AtMost(1.0),
+    },
+    Comparison {
+        name: "unseal_first_sight_active_cache/private_jar",
+        ours: Cost::Median(FIRST_SIGHT_ACTIVE_CACHE),
         reference: Cost::Median(bench("unseal", "private_jar")),
         target: Target::AtMost(0.5),
     },
@@ -127,6 +141,26 @@ pub const COMPARISONS: [Comparison; 8] = [
         name: "seal/floor",
         ours: Cost::Median(bench("seal", "roq")),
         reference: Cost::Median(bench("seal", "floor")),
+        target: Target::None,
+    },
+];
+
+/// The revocation check that runs on every request reading a session, from
+/// `benches/revocation.rs`: the three keys of one session looked up in the
+/// memory store holding 100,000 other revocations, and in the Redis store
+/// over loopback. They have no target; the floor, what reading a session
+/// costs the peers, puts them in scale.
+pub const REVOCATION: [Comparison; 2] = [
+    Comparison {
+        name: "revocation_memory/floor",
+        ours: Cost::Median(bench("revocation", "memory_100k")),
+        reference: Cost::Median(bench("unseal", "floor")),
+        target: Target::None,
+    },
+    Comparison {
+        name: "revocation_redis/floor",
+        ours: Cost::Median(bench("revocation", "redis_loopback")),
+        reference: Cost::Median(bench("unseal", "floor")),
         target: Target::None,
     },
 ];
@@ -192,15 +226,23 @@ impl Outcome {
 pub fn criterion_outcomes(dir: &Path) -> Result<Vec<Outcome>, String> {
     COMPARISONS
         .iter()
-        .map(|comparison| {
-            Ok(Outcome {
-                name: comparison.name,
-                ours_ns: cost_ns(dir, comparison.ours)?,
-                reference_ns: cost_ns(dir, comparison.reference)?,
-                target: comparison.target,
-            })
-        })
+        .map(|comparison| outcome(dir, comparison))
         .collect()
+}
+
+/// Returns the result of one comparison from criterion's estimates in
+/// `dir`.
+///
+/// # Errors
+///
+/// When a benchmark's estimates cannot be read.
+pub fn outcome(dir: &Path, comparison: &Comparison) -> Result<Outcome, String> {
+    Ok(Outcome {
+        name: comparison.name,
+        ours_ns: cost_ns(dir, comparison.ours)?,
+        reference_ns: cost_ns(dir, comparison.reference)?,
+        target: comparison.target,
+    })
 }
 
 /// The result of one wrk run.

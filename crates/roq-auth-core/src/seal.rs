@@ -13,8 +13,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use rand::RngCore as _;
 use serde::de::DeserializeOwned;
@@ -136,32 +136,31 @@ impl Sealer {
     /// seconds), under the current secret.
     pub fn seal<T: Serialize>(&self, name: &str, data: &T, expires_at: u64) -> String {
         let key = &self.keys[0];
-        let plaintext = serde_json::to_vec(&Envelope {
-            exp: expires_at,
-            data,
-        })
-        .expect("session data serializes to JSON");
-
         // A random nonce for every seal: 24 bytes make a collision
         // negligible without a counter to keep across processes.
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ciphertext = key
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: name.as_bytes(),
-                },
-            )
-            .expect("XChaCha20-Poly1305 encrypts any message below 256 GiB");
 
-        let mut sealed = Vec::with_capacity(HEADER_LEN + ciphertext.len());
+        // The header, the plaintext encrypted in place and the tag share
+        // one buffer.
+        let mut sealed = Vec::with_capacity(512);
         sealed.push(VERSION);
         sealed.extend_from_slice(&key.id);
         sealed.extend_from_slice(&nonce);
-        sealed.extend_from_slice(&ciphertext);
+        let envelope = Envelope {
+            exp: expires_at,
+            data,
+        };
+        serde_json::to_writer(&mut sealed, &envelope).expect("session data serializes to JSON");
+        let tag = key
+            .cipher
+            .encrypt_in_place_detached(
+                XNonce::from_slice(&nonce),
+                name.as_bytes(),
+                &mut sealed[HEADER_LEN..],
+            )
+            .expect("XChaCha20-Poly1305 encrypts any message below 256 GiB");
+        sealed.extend_from_slice(&tag);
         URL_SAFE_NO_PAD.encode(sealed)
     }
 
@@ -182,34 +181,37 @@ impl Sealer {
             return Err(UnsealError);
         }
 
-        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| UnsealError)?;
+        let mut bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| UnsealError)?;
         if bytes.len() < HEADER_LEN + TAG_LEN || bytes[0] != VERSION {
             return Err(UnsealError);
         }
-        let key_id = &bytes[1..1 + KEY_ID_LEN];
-        let (nonce, ciphertext) = bytes[1 + KEY_ID_LEN..].split_at(NONCE_LEN);
+        let (header, body) = bytes.split_at_mut(HEADER_LEN);
+        let (key_id, nonce) = header[1..].split_at(KEY_ID_LEN);
+        let (ciphertext, tag) = body.split_at_mut(body.len() - TAG_LEN);
+        let tag = Tag::from_slice(tag);
 
-        // Two secrets may share a 4-byte key id, so try each match.
-        let (index, plaintext) = self
+        // Two secrets may share a 4-byte key id, so try each match. A
+        // failed attempt leaves the ciphertext as it was, because the tag is
+        // checked before anything is decrypted.
+        let index = self
             .keys
             .iter()
             .enumerate()
             .filter(|(_, key)| key.id == key_id)
             .find_map(|(index, key)| {
                 key.cipher
-                    .decrypt(
+                    .decrypt_in_place_detached(
                         XNonce::from_slice(nonce),
-                        Payload {
-                            msg: ciphertext,
-                            aad: name.as_bytes(),
-                        },
+                        name.as_bytes(),
+                        ciphertext,
+                        tag,
                     )
                     .ok()
-                    .map(|plaintext| (index, plaintext))
+                    .map(|()| index)
             })
             .ok_or(UnsealError)?;
 
-        let envelope: Envelope<T> = serde_json::from_slice(&plaintext).map_err(|_| UnsealError)?;
+        let envelope: Envelope<T> = serde_json::from_slice(ciphertext).map_err(|_| UnsealError)?;
         if envelope.exp <= now {
             return Err(UnsealError);
         }
@@ -308,6 +310,26 @@ mod tests {
         let current_only = Sealer::new(&secret(2), Purpose::Session);
         let again: Unsealed<String> = current_only.unseal("roq_session", &resealed, NOW).unwrap();
         assert!(!again.sealed_with_previous_key);
+    }
+
+    #[test]
+    fn shared_key_id_tries_every_key() {
+        let first = SealKey::derive(&secret(1), Purpose::Session);
+        let mut second = SealKey::derive(&secret(2), Purpose::Session);
+        second.id = first.id;
+        let sealed = Sealer {
+            purpose: Purpose::Session,
+            keys: vec![second.clone()],
+        }
+        .seal("roq_session", &"alice".to_owned(), NOW + 60);
+
+        let both = Sealer {
+            purpose: Purpose::Session,
+            keys: vec![first, second],
+        };
+        let unsealed: Unsealed<String> = both.unseal("roq_session", &sealed, NOW).unwrap();
+        assert_eq!(unsealed.data, "alice");
+        assert!(unsealed.sealed_with_previous_key);
     }
 
     #[test]

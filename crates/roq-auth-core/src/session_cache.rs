@@ -10,9 +10,10 @@
 //! The cache is split into shards, each behind its own `RwLock`, so hits on
 //! different threads take only shared locks, and an insert locks one shard.
 //! Each shard evicts in the manner of S3-FIFO. New entries wait in a small
-//! queue and move to the main queue only if read at least twice meanwhile.
-//! So a value read on one request only leaves early, while its memory is
-//! still in the CPU cache, and does not push out active sessions.
+//! queue and move to the main queue only if read again meanwhile, by a later
+//! request than the one that inserted them. So a value read on one request
+//! only leaves early, while its memory is still in the CPU cache, and does
+//! not push out active sessions.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -59,7 +60,7 @@ struct Shard {
     entries: HashMap<u64, Entry, BuildHasherDefault<PrehashedHasher>>,
     /// New entries, oldest first.
     small: VecDeque<u64>,
-    /// Entries read at least twice while in `small`, oldest first.
+    /// Entries read again while in `small`, oldest first.
     main: VecDeque<u64>,
     small_weight: usize,
     main_weight: usize,
@@ -213,9 +214,9 @@ impl Shard {
             };
             let reads = entry.reads.get_mut();
 
-            if from_small && *reads >= 2 {
-                // Read again after the request that inserted it: an active
-                // session.
+            if from_small && *reads >= 1 {
+                // Read again after the request that inserted it, which
+                // reads it once: an active session.
                 *reads = 0;
                 entry.in_main = true;
                 self.small_weight -= entry.weight;
@@ -368,6 +369,21 @@ mod tests {
             );
             cache.insert(&sealed(index), cached("passing"));
         }
+    }
+
+    #[test]
+    fn entry_read_on_second_request_is_kept() {
+        let cache = SessionCache::with_max_weight(SHARDS * estimated_weight(&sealed(0)) * 4);
+        let active = sealed(0);
+        cache.insert(&active, cached("active"));
+        assert!(cache.get(&active).is_some());
+        for index in 1..200 {
+            cache.insert(&sealed(index), cached("passing"));
+        }
+        assert!(
+            cache.get(&active).is_some(),
+            "a session read on one later request was evicted"
+        );
     }
 
     #[test]
