@@ -5,10 +5,14 @@
 
 mod support;
 
+#[path = "support/servers.rs"]
+mod servers;
+
 use reqwest::cookie::CookieStore as _;
 use reqwest::header::CACHE_CONTROL;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use servers::{test_client, Provider, ProviderSettings};
 use support::*;
 
 /// Starts the provider and the demo `example` wired to it.
@@ -198,8 +202,11 @@ async fn logout_ends_the_session(example: &str) {
     );
 
     // Confirm at the provider, which then returns to the app.
+    // It returns to the post-logout URL with the `state` the app sent.
     let returned = confirm_oidc_provider_logout(&client, &end_session).await;
-    assert_eq!(returned, demo.url("/"));
+    assert!(returned.starts_with(&demo.url("/?")), "{returned}");
+    let state = query_param(&end_session, "state").expect("the app sends a state");
+    assert_eq!(query_param(&returned, "state"), Some(state));
 
     // The provider's session ended too: a new sign-in shows its login form.
     let authorization = start_sign_in(&client, &demo, "/dashboard").await;
@@ -689,7 +696,14 @@ async fn large_session_round_trips_in_chunks(example: &str) {
 
 async fn trace_logs_contain_no_secrets(example: &str) {
     let port = free_port();
-    let provider = OidcProvider::start(&format!("http://127.0.0.1:{port}")).await;
+    // This provider also prints the tokens it issues and the PKCE verifiers
+    // it receives, so that the test can look for them in the app's log.
+    let provider = Provider::start(ProviderSettings {
+        clients: json!([test_client(&[&format!("http://127.0.0.1:{port}")])]),
+        access_token_ttl: None,
+        log_issued_values: true,
+    })
+    .await;
     let (demo, log) = Demo::start_logged(
         example,
         port,
@@ -773,6 +787,30 @@ async fn trace_logs_contain_no_secrets(example: &str) {
         ("a JWT such as the ID token", "eyJ"),
     ] {
         assert!(!text.contains(secret), "{what} appears in the trace log");
+    }
+
+    // The sign-in's and the refresh's tokens, and the sign-in's PKCE
+    // verifier, as the provider saw them.
+    let issued = provider.issued_values();
+    for field in ["access_token", "refresh_token", "id_token", "code_verifier"] {
+        assert!(
+            issued.iter().any(|(name, _)| name == field),
+            "the provider logged no {field}: {issued:?}"
+        );
+    }
+    let access_tokens = issued
+        .iter()
+        .filter(|(name, _)| name == "access_token")
+        .count();
+    assert!(
+        access_tokens >= 2,
+        "the provider issued {access_tokens} access token(s); the refresh did not reach it"
+    );
+    for (field, value) in &issued {
+        assert!(
+            !text.contains(value.as_str()),
+            "the {field} appears in the trace log"
+        );
     }
 }
 

@@ -89,6 +89,7 @@ async fn start(example: &str, options: Options<'_>) -> Stack {
     let provider = Provider::start(ProviderSettings {
         clients: json!([client]),
         access_token_ttl: options.access_token_ttl,
+        log_issued_values: false,
     })
     .await;
     let (demo, log) = start_demo(example, port, &provider.issuer, options.env).await;
@@ -757,6 +758,7 @@ async fn redis_shares_revocation_between_instances(example: &str) {
     let provider = Provider::start(ProviderSettings {
         clients: json!([test_client(&[&origin_a, &origin_b])]),
         access_token_ttl: None,
+        log_issued_values: false,
     })
     .await;
     let env = [("ROQ_REDIS_URL", redis_url.as_str())];

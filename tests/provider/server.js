@@ -302,6 +302,20 @@ function logProviderEvents(provider) {
     const clientId = ctx.oidc?.client?.clientId ?? '-';
     logLine(`grant.success client=${clientId} grant_type=${ctx.oidc.params.grant_type}`);
   });
+  // With PROVIDER_LOG_ISSUED_VALUES=1, also one line per token response
+  // with the tokens issued and the PKCE verifier received, so that a test
+  // can check that the app never logs them. Only tests set it.
+  if (process.env.PROVIDER_LOG_ISSUED_VALUES === '1') {
+    provider.on('grant.success', (ctx) => {
+      const issued = {
+        access_token: ctx.body?.access_token ?? null,
+        refresh_token: ctx.body?.refresh_token ?? null,
+        id_token: ctx.body?.id_token ?? null,
+        code_verifier: ctx.oidc.params.code_verifier ?? null,
+      };
+      logLine(`issued ${JSON.stringify(issued)}`);
+    });
+  }
   provider.on('server_error', (ctx, error) => {
     logLine(`server_error on ${ctx.method} ${ctx.path}: ${error.stack ?? error}`);
   });

@@ -699,6 +699,7 @@ impl Demo {
 /// against `demo`, module `actix` against `demo_actix`, one test per case.
 /// A case is an async function of the example's name. Attributes written
 /// before a case, such as `#[ignore]`, apply to both of its tests.
+#[allow(unused_macros)]
 macro_rules! demo_suite {
     ($($(#[$attribute:meta])* $case:ident),* $(,)?) => {
         mod axum {
@@ -721,4 +722,5 @@ macro_rules! demo_suite {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use demo_suite;

@@ -152,6 +152,10 @@ pub struct ProviderSettings {
     /// `PROVIDER_ACCESS_TOKEN_TTL` in seconds, or the provider's default
     /// (3600) when `None`.
     pub access_token_ttl: Option<u64>,
+    /// Whether the provider also logs each token response's tokens and the
+    /// PKCE verifier it received, as `issued {JSON}` lines, for tests that
+    /// check the app never logs them.
+    pub log_issued_values: bool,
 }
 
 /// A running `oidc-provider` (tests/provider/server.js) whose stdout and
@@ -184,6 +188,9 @@ impl Provider {
             .env("PROVIDER_PORT", port.to_string())
             .env("PROVIDER_HOST", "127.0.0.1")
             .env("PROVIDER_CLIENTS", settings.clients.to_string());
+        if settings.log_issued_values {
+            command.env("PROVIDER_LOG_ISSUED_VALUES", "1");
+        }
         if let Some(ttl) = settings.access_token_ttl {
             command.env("PROVIDER_ACCESS_TOKEN_TTL", ttl.to_string());
         }
@@ -265,5 +272,29 @@ impl RedisServer {
     /// Returns the URL for `ROQ_REDIS_URL`, database 0.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Provider {
+    /// Returns every distinct token and PKCE verifier in the provider's
+    /// `issued` lines, which it prints when started with
+    /// [`ProviderSettings::log_issued_values`], each with its field name.
+    pub fn issued_values(&self) -> Vec<(String, String)> {
+        let mut values = Vec::new();
+        for line in self.log.text().lines() {
+            let Some((_, json)) = line.split_once("issued ") else {
+                continue;
+            };
+            let issued: Value = serde_json::from_str(json).expect("an issued line holds JSON");
+            for (field, value) in issued.as_object().expect("a JSON object") {
+                if let Some(value) = value.as_str() {
+                    let entry = (field.clone(), value.to_owned());
+                    if !values.contains(&entry) {
+                        values.push(entry);
+                    }
+                }
+            }
+        }
+        values
     }
 }
