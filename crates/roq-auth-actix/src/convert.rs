@@ -66,6 +66,24 @@ pub(crate) fn headers_to_core(headers: &actix_header::HeaderMap) -> http::Header
     converted
 }
 
+/// Converts only the `Cookie` headers of an actix-web request, for
+/// [`Auth::load_session`](roq_auth_core::Auth::load_session), which reads
+/// no other header. Converting every header would copy each of them on
+/// every request.
+pub(crate) fn cookie_headers_to_core(headers: &actix_header::HeaderMap) -> http::HeaderMap {
+    let mut converted = http::HeaderMap::new();
+    for value in headers.get_all(actix_header::COOKIE) {
+        match http::HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(mut core_value) => {
+                core_value.set_sensitive(true);
+                converted.append(http::header::COOKIE, core_value);
+            }
+            Err(_) => tracing::warn!("dropped a Cookie header: invalid value in http 1"),
+        }
+    }
+    converted
+}
+
 /// Builds the actix-web response for a response of the core, with the same
 /// status, headers and body bytes. A header that does not convert is
 /// dropped and logged.

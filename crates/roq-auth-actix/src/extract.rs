@@ -13,7 +13,9 @@ use roq_auth_core::{
     SessionUnavailable,
 };
 
-use crate::convert::{header_value_from_core, headers_to_core, CoreResponse};
+use crate::convert::{
+    cookie_headers_to_core, header_value_from_core, headers_to_core, CoreResponse,
+};
 use crate::middleware::SessionRead;
 
 /// The signed-in user's session, as an extractor.
@@ -184,14 +186,18 @@ enum Read {
 /// request's extensions for the `Session` extractor after it. With the
 /// built-in revocation store this finishes at once.
 fn begin_read(request: &HttpRequest) -> Read {
-    if let Some(read) = request.extensions().get::<ReadOnce>() {
-        return Read::Done(Ok(read.0.clone()));
+    if let Some(session) = request
+        .extensions()
+        .get::<SessionRead>()
+        .and_then(SessionRead::session_read)
+    {
+        return Read::Done(Ok(session));
     }
     let auth = match request_auth(request) {
         Ok(auth) => auth,
         Err(rejection) => return Read::Done(Err(rejection)),
     };
-    match auth.load_session_now(&headers_to_core(request.headers())) {
+    match auth.load_session_now(&cookie_headers_to_core(request.headers())) {
         Some(loaded) => Read::Done(Ok(keep_loaded(request, loaded))),
         None => Read::Later(auth),
     }
@@ -202,7 +208,7 @@ async fn finish_read(
     request: HttpRequest,
     auth: Auth,
 ) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
-    let headers = headers_to_core(request.headers());
+    let headers = cookie_headers_to_core(request.headers());
     let loaded = auth.load_session(&headers).await.map_err(|err| {
         tracing::error!(error = %err, "cannot read the session");
         SessionRejection::Unavailable(err)
@@ -223,10 +229,15 @@ async fn read_session(
 /// later extractors of the same request.
 fn keep_loaded(request: &HttpRequest, loaded: LoadedSession) -> Option<roq_auth_core::Session> {
     mark_read(request, loaded.set_cookies);
-    request
-        .extensions_mut()
-        .insert(ReadOnce(loaded.session.clone()));
+    remember(request, loaded.session.clone());
     loaded.session
+}
+
+/// Keeps the session for the extractors that run after this one.
+fn remember(request: &HttpRequest, session: Option<roq_auth_core::Session>) {
+    if let Some(read) = request.extensions().get::<SessionRead>() {
+        read.remember(session);
+    }
 }
 
 /// Tells the middleware that the session was read, with the `Set-Cookie`
@@ -240,9 +251,6 @@ fn mark_read(request: &HttpRequest, set_cookies: Vec<http::HeaderValue>) {
         read.mark(set_cookies);
     }
 }
-
-#[derive(Clone)]
-struct ReadOnce(Option<roq_auth_core::Session>);
 
 impl FromRequest for Session {
     type Error = SessionRejection;
@@ -322,7 +330,7 @@ fn guard_decision<P: GuardPolicy>(
         .unwrap_or("/");
     match auth.decide(&P::POLICY, session, target) {
         GuardOutcome::Allow(session) => {
-            request.extensions_mut().insert(ReadOnce(session));
+            remember(request, session);
             Ok(Guard(PhantomData))
         }
         GuardOutcome::Deny(response) => Err(GuardRejection {

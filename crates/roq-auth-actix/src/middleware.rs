@@ -11,7 +11,7 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, SET_COOKIE};
 use actix_web::HttpMessage as _;
 use roq_auth_core::response::NO_STORE;
-use roq_auth_core::Auth;
+use roq_auth_core::{Auth, Session};
 
 /// What the extractors leave for the middleware: whether the handler's
 /// response depends on the session, and the `Set-Cookie` values that keep
@@ -26,6 +26,9 @@ pub(crate) struct SessionRead(Rc<RefCell<ReadState>>);
 struct ReadState {
     read: bool,
     set_cookies: Vec<HeaderValue>,
+    /// The session as first read, so that a `Session` extractor after a
+    /// guard reads it no second time: `None` until it is read.
+    session: Option<Option<Session>>,
 }
 
 impl SessionRead {
@@ -35,6 +38,16 @@ impl SessionRead {
         let mut state = self.0.borrow_mut();
         state.read = true;
         state.set_cookies.extend(set_cookies);
+    }
+
+    /// Returns the session read earlier in this request, if any.
+    pub(crate) fn session_read(&self) -> Option<Option<Session>> {
+        self.0.borrow().session.clone()
+    }
+
+    /// Keeps `session` for the extractors that run after this one.
+    pub(crate) fn remember(&self, session: Option<Session>) {
+        self.0.borrow_mut().session = Some(session);
     }
 
     fn take(&self) -> ReadState {

@@ -10,11 +10,9 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roq_auth_core::response::NO_STORE;
-use roq_auth_core::{
-    AccessToken, AccessTokenError, Auth, GuardOutcome, GuardPolicy, SessionUnavailable,
-};
+use roq_auth_core::{AccessToken, AccessTokenError, GuardOutcome, GuardPolicy, SessionUnavailable};
 
-use crate::layer::SessionRead;
+use crate::layer::RequestAuth;
 
 /// The signed-in user's session, as an extractor.
 ///
@@ -36,11 +34,10 @@ use crate::layer::SessionRead;
 #[derive(Clone)]
 pub struct Session {
     session: roq_auth_core::Session,
-    auth: Auth,
+    link: RequestAuth,
     /// The request's cookies, for [`Session::access_token`], which reads the
     /// tokens cookie only when called.
     cookie: Option<HeaderValue>,
-    read: Option<SessionRead>,
 }
 
 impl std::fmt::Debug for Session {
@@ -65,8 +62,8 @@ impl Session {
 
     /// Returns a valid access token for calling APIs as the user,
     /// refreshed first when it has expired or is about to (see
-    /// [`Auth::access_token`]). Refreshed tokens reach the browser with
-    /// this request's response.
+    /// [`Auth::access_token`](roq_auth_core::Auth::access_token)).
+    /// Refreshed tokens reach the browser with this request's response.
     ///
     /// ```no_run
     /// use axum::http::StatusCode;
@@ -91,10 +88,8 @@ impl Session {
         if let Some(cookie) = &self.cookie {
             headers.insert(COOKIE, cookie.clone());
         }
-        let outcome = self.auth.access_token(&self.session, &headers).await;
-        if let Some(read) = &self.read {
-            read.mark(outcome.set_cookies);
-        }
+        let outcome = self.link.auth().access_token(&self.session, &headers).await;
+        self.link.mark(outcome.set_cookies);
         outcome.result
     }
 
@@ -102,16 +97,15 @@ impl Session {
         parts: &Parts,
         session: roq_auth_core::Session,
     ) -> Result<Session, SessionRejection> {
-        let auth = parts
+        let link = parts
             .extensions
-            .get::<Auth>()
+            .get::<RequestAuth>()
             .cloned()
             .ok_or(SessionRejection::MissingLayer)?;
         Ok(Session {
             session,
-            auth,
+            link,
             cookie: joined_cookie_header(&parts.headers),
-            read: parts.extensions.get::<SessionRead>().cloned(),
         })
     }
 }
@@ -173,32 +167,36 @@ pub(crate) fn missing_layer() -> Response {
         .into_response()
 }
 
-/// Reads the session once per request: a guard stores what it read in the
-/// request's extensions for the `Session` extractor after it.
+/// Reads the session once per request: a guard leaves what it read with
+/// the layer's link for the `Session` extractor after it.
 async fn read_session(
     parts: &mut Parts,
 ) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
-    if let Some(read) = parts.extensions.get::<ReadOnce>() {
-        return Ok(read.0.clone());
-    }
-
-    let auth = parts
+    let link = parts
         .extensions
-        .get::<Auth>()
+        .get::<RequestAuth>()
         .ok_or(SessionRejection::MissingLayer)?;
-    let loaded = auth.load_session(&parts.headers).await.map_err(|err| {
+    if let Some(session) = link.session_read() {
+        return Ok(session);
+    }
+    let session = load_session(link, &parts.headers).await?;
+    link.remember(session.clone());
+    Ok(session)
+}
+
+/// Reads the session from the request's cookies and records the cookie
+/// updates for the layer.
+async fn load_session(
+    link: &RequestAuth,
+    headers: &HeaderMap,
+) -> Result<Option<roq_auth_core::Session>, SessionRejection> {
+    let loaded = link.auth().load_session(headers).await.map_err(|err| {
         tracing::error!(error = %err, "cannot read the session");
         SessionRejection::Unavailable(err)
     })?;
-    if let Some(read) = parts.extensions.get::<SessionRead>() {
-        read.mark(loaded.set_cookies);
-    }
-    parts.extensions.insert(ReadOnce(loaded.session.clone()));
+    link.mark(loaded.set_cookies);
     Ok(loaded.session)
 }
-
-#[derive(Clone)]
-struct ReadOnce(Option<roq_auth_core::Session>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
@@ -240,22 +238,12 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(auth) = parts.extensions.get::<Auth>().cloned() else {
+        let Some(link) = parts.extensions.get::<RequestAuth>() else {
             return Err(missing_layer());
         };
-
-        let target = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map(|uri| &uri.0)
-            .unwrap_or(&parts.uri)
-            .path_and_query()
-            .map(|target| target.as_str().to_owned())
-            .unwrap_or_else(|| "/".to_owned());
-
         // The session is read once, here, so the layer can renew or remove
         // its cookie whatever the guard decides.
-        let session = match read_session(parts).await {
+        let session = match load_session(link, &parts.headers).await {
             Ok(session) => session,
             Err(SessionRejection::Unavailable(err)) => {
                 let api = P::POLICY.kind == roq_auth_core::guard::PolicyKind::Api;
@@ -263,9 +251,17 @@ where
             }
             Err(rejection) => return Err(rejection.into_response()),
         };
-        match auth.decide(&P::POLICY, session, &target) {
+        // The request target, for the return after sign-in.
+        let target = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|uri| &uri.0)
+            .unwrap_or(&parts.uri)
+            .path_and_query()
+            .map_or("/", |target| target.as_str());
+        match link.auth().decide(&P::POLICY, session, target) {
             GuardOutcome::Allow(session) => {
-                parts.extensions.insert(ReadOnce(session));
+                link.remember(session);
                 Ok(Guard(PhantomData))
             }
             GuardOutcome::Deny(response) => Err(response.map(axum::body::Body::from)),

@@ -10,40 +10,72 @@ use axum::extract::Request;
 use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
 use axum::http::HeaderValue;
 use axum::response::Response;
+use pin_project_lite::pin_project;
 use roq_auth_core::response::NO_STORE;
-use roq_auth_core::Auth;
+use roq_auth_core::{Auth, Session};
 use tower::{Layer, Service};
 
-/// What the extractors leave for the layer: whether the handler's response
-/// depends on the session, and the `Set-Cookie` values that keep the
-/// session cookie current.
-#[derive(Clone, Default)]
-pub(crate) struct SessionRead(Arc<Mutex<ReadState>>);
+/// The request's link to the layer, the one request extension the layer
+/// adds: the [`Auth`] for extractors, and what they leave for the layer,
+/// namely whether the handler's response depends on the session and the
+/// `Set-Cookie` values that keep the session cookie current. One shared
+/// allocation per request carries both.
+#[derive(Clone)]
+pub(crate) struct RequestAuth(Arc<Shared>);
+
+struct Shared {
+    auth: Auth,
+    state: Mutex<ReadState>,
+}
 
 #[derive(Default)]
 struct ReadState {
     read: bool,
     set_cookies: Vec<HeaderValue>,
+    /// The session as first read, so that a `Session` extractor after a
+    /// guard reads it no second time: `None` until it is read.
+    session: Option<Option<Session>>,
 }
 
-impl SessionRead {
+impl RequestAuth {
+    fn new(auth: Auth) -> RequestAuth {
+        RequestAuth(Arc::new(Shared {
+            auth,
+            state: Mutex::default(),
+        }))
+    }
+
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.0.auth
+    }
+
     /// Records that the session was read, with the cookie updates that
     /// reading it produced.
     pub(crate) fn mark(&self, set_cookies: Vec<HeaderValue>) {
-        let mut state = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.lock();
         state.read = true;
         state.set_cookies.extend(set_cookies);
     }
 
+    /// Returns the session read earlier in this request, if any.
+    pub(crate) fn session_read(&self) -> Option<Option<Session>> {
+        self.lock().session.clone()
+    }
+
+    /// Keeps `session` for the extractors that run after this one.
+    pub(crate) fn remember(&self, session: Option<Session>) {
+        self.lock().session = Some(session);
+    }
+
     fn take(&self) -> ReadState {
-        let mut state = self
-            .0
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadState> {
+        self.0
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        std::mem::take(&mut *state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -85,12 +117,11 @@ pub struct AuthService<S> {
 
 impl<S> Service<Request> for AuthService<S>
 where
-    S: Service<Request, Response = Response> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = AuthFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -102,26 +133,71 @@ where
             self.auth
                 .post_logout_return(request.method(), request.uri(), request.headers())
         {
-            return Box::pin(async move { Ok(response.map(axum::body::Body::from)) });
+            return AuthFuture {
+                state: State::Done {
+                    response: Some(response.map(axum::body::Body::from)),
+                },
+            };
         }
 
-        let read = SessionRead::default();
-        request.extensions_mut().insert(self.auth.clone());
-        request.extensions_mut().insert(read.clone());
+        let link = RequestAuth::new(self.auth.clone());
+        request.extensions_mut().insert(link.clone());
+        AuthFuture {
+            state: State::Inner {
+                future: self.inner.call(request),
+                link,
+            },
+        }
+    }
+}
 
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = future.await?;
-            let state = read.take();
-            if state.read && !response.headers().contains_key(CACHE_CONTROL) {
-                response
-                    .headers_mut()
-                    .insert(CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+pin_project! {
+    /// The future of [`AuthService`]: the route's response with the
+    /// headers the extractors asked for.
+    pub struct AuthFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProjection]
+    enum State<F> {
+        // Waits for the route, then finishes its response.
+        Inner {
+            #[pin]
+            future: F,
+            link: RequestAuth,
+        },
+        // Answered without calling the route.
+        Done { response: Option<Response> },
+    }
+}
+
+impl<F, E> Future for AuthFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProjection::Done { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("AuthFuture polled after it completed"))),
+            StateProjection::Inner { future, link } => {
+                let mut response = std::task::ready!(future.poll(cx))?;
+                let state = link.take();
+                if state.read && !response.headers().contains_key(CACHE_CONTROL) {
+                    response
+                        .headers_mut()
+                        .insert(CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+                }
+                for set_cookie in state.set_cookies {
+                    response.headers_mut().append(SET_COOKIE, set_cookie);
+                }
+                Poll::Ready(Ok(response))
             }
-            for set_cookie in state.set_cookies {
-                response.headers_mut().append(SET_COOKIE, set_cookie);
-            }
-            Ok(response)
-        })
+        }
     }
 }

@@ -42,9 +42,10 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
+use layer::RequestAuth;
 
 pub use extract::{Session, SessionRejection};
-pub use layer::{AuthLayer, AuthService};
+pub use layer::{AuthFuture, AuthLayer, AuthService};
 pub use roq_auth_core::{
     AccessToken, AccessTokenError, Auth, AuthBuilder, AuthRoute, Config, ConfigBuilder,
     ConfigError, SignInDenied, User,
@@ -89,7 +90,11 @@ where
 
 async fn handle(route: AuthRoute, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Some(auth) = parts.extensions.get::<Auth>().cloned() else {
+    let Some(auth) = parts
+        .extensions
+        .get::<RequestAuth>()
+        .map(|link| link.auth().clone())
+    else {
         return extract::missing_layer().into_response();
     };
     let full_path = parts

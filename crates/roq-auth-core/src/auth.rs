@@ -559,9 +559,10 @@ impl Auth {
     /// current.
     ///
     /// Adapters call this once per request that reads the session and add
-    /// the values to the response. The cookie is sealed again when a
-    /// previous secret sealed it, or when less than half of the inactivity
-    /// window is left. An invalid cookie is removed.
+    /// the values to the response. Of `headers`, only the `Cookie` headers
+    /// are read. The cookie is sealed again when a previous secret sealed
+    /// it, or when less than half of the inactivity window is left. An
+    /// invalid cookie is removed.
     ///
     /// # Errors
     ///
@@ -677,10 +678,11 @@ impl Auth {
             let cached = match cache.get(&value) {
                 Some(cached) => cached,
                 None => {
+                    let sealed = std::str::from_utf8(&value).ok()?;
                     let unsealed = self
                         .inner
                         .session_sealer
-                        .unseal::<SessionPayload>(name, &value, now)
+                        .unseal::<SessionPayload>(name, sealed, now)
                         .ok()?;
                     let cached = CachedSession {
                         session: unsealed.data.into_session(unsealed.expires_at),

@@ -67,7 +67,7 @@ struct Shard {
 }
 
 struct Entry {
-    key: Box<str>,
+    key: Box<[u8]>,
     value: CachedSession,
     weight: usize,
     in_main: bool,
@@ -109,7 +109,8 @@ impl SessionCache {
     }
 
     /// Returns the session unsealed from `sealed`, if it is cached.
-    pub(crate) fn get(&self, sealed: &str) -> Option<CachedSession> {
+    pub(crate) fn get(&self, sealed: impl AsRef<[u8]>) -> Option<CachedSession> {
+        let sealed = sealed.as_ref();
         let hash = self.hash(sealed);
         let shard = self
             .shard(hash)
@@ -130,7 +131,8 @@ impl SessionCache {
 
     /// Stores the session unsealed from `sealed`, evicting entries of its
     /// shard until the shard's estimated weight fits again.
-    pub(crate) fn insert(&self, sealed: &str, value: CachedSession) {
+    pub(crate) fn insert(&self, sealed: impl AsRef<[u8]>, value: CachedSession) {
+        let sealed = sealed.as_ref();
         let weight = estimated_weight(sealed);
         if weight > self.max_shard_weight {
             return;
@@ -177,8 +179,8 @@ impl SessionCache {
         drop(evicted);
     }
 
-    fn hash(&self, sealed: &str) -> u64 {
-        let prefix = &sealed.as_bytes()[..sealed.len().min(HASHED_PREFIX_LEN)];
+    fn hash(&self, sealed: &[u8]) -> u64 {
+        let prefix = &sealed[..sealed.len().min(HASHED_PREFIX_LEN)];
         self.hasher.hash_one(prefix)
     }
 
@@ -241,7 +243,7 @@ impl Shard {
 /// Estimates the memory an entry takes: the key, and the parsed session,
 /// which takes about three times the bytes of its JSON because every claim
 /// is its own allocation.
-fn estimated_weight(sealed: &str) -> usize {
+fn estimated_weight(sealed: &[u8]) -> usize {
     const ENTRY_OVERHEAD: usize = 256;
     sealed.len() * 3 + ENTRY_OVERHEAD
 }
@@ -295,8 +297,8 @@ mod tests {
     #[test]
     fn hit_returns_inserted_session() {
         let cache = SessionCache::default();
-        cache.insert(&sealed(1), cached("alice"));
-        let hit = cache.get(&sealed(1)).expect("a hit");
+        cache.insert(sealed(1), cached("alice"));
+        let hit = cache.get(sealed(1)).expect("a hit");
         assert_eq!(hit.session.user().sub, "alice");
         assert!(!hit.sealed_with_previous_key);
     }
@@ -318,12 +320,12 @@ mod tests {
 
     #[test]
     fn weight_stays_bounded_and_recent_entries_stay() {
-        let max_weight = SHARDS * estimated_weight(&sealed(0)) * 4;
+        let max_weight = SHARDS * estimated_weight(sealed(0).as_bytes()) * 4;
         let cache = SessionCache::with_max_weight(max_weight);
         for index in 0..1000 {
-            cache.insert(&sealed(index), cached("user"));
+            cache.insert(sealed(index), cached("user"));
             assert!(
-                cache.get(&sealed(index)).is_some(),
+                cache.get(sealed(index)).is_some(),
                 "entry {index} was evicted at once"
             );
         }
@@ -359,7 +361,8 @@ mod tests {
 
     #[test]
     fn referenced_entry_outlives_unreferenced_ones() {
-        let cache = SessionCache::with_max_weight(SHARDS * estimated_weight(&sealed(0)) * 3);
+        let cache =
+            SessionCache::with_max_weight(SHARDS * estimated_weight(sealed(0).as_bytes()) * 3);
         let active = sealed(0);
         cache.insert(&active, cached("active"));
         for index in 1..200 {
@@ -367,18 +370,19 @@ mod tests {
                 cache.get(&active).is_some(),
                 "the active entry was evicted before {index}"
             );
-            cache.insert(&sealed(index), cached("passing"));
+            cache.insert(sealed(index), cached("passing"));
         }
     }
 
     #[test]
     fn entry_read_on_second_request_is_kept() {
-        let cache = SessionCache::with_max_weight(SHARDS * estimated_weight(&sealed(0)) * 4);
+        let cache =
+            SessionCache::with_max_weight(SHARDS * estimated_weight(sealed(0).as_bytes()) * 4);
         let active = sealed(0);
         cache.insert(&active, cached("active"));
         assert!(cache.get(&active).is_some());
         for index in 1..200 {
-            cache.insert(&sealed(index), cached("passing"));
+            cache.insert(sealed(index), cached("passing"));
         }
         assert!(
             cache.get(&active).is_some(),
@@ -389,9 +393,9 @@ mod tests {
     #[test]
     fn same_value_inserted_twice_is_one_entry() {
         let cache = SessionCache::default();
-        cache.insert(&sealed(1), cached("alice"));
-        cache.insert(&sealed(1), cached("bob"));
-        assert_eq!(cache.get(&sealed(1)).unwrap().session.user().sub, "bob");
+        cache.insert(sealed(1), cached("alice"));
+        cache.insert(sealed(1), cached("bob"));
+        assert_eq!(cache.get(sealed(1)).unwrap().session.user().sub, "bob");
 
         let entries: usize = cache
             .shards

@@ -267,10 +267,11 @@ impl Auth {
         let name = &self.inner.tokens_cookie_name;
         let now = self.inner.config.now();
         self.tokens_cookie().read(headers).find_map(|value| {
+            let value = std::str::from_utf8(&value).ok()?;
             let tokens = self
                 .inner
                 .tokens_sealer
-                .unseal::<StoredTokens>(name, &value, now)
+                .unseal::<StoredTokens>(name, value, now)
                 .ok()?
                 .data;
             let same_session: bool = tokens

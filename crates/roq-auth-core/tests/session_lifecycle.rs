@@ -194,6 +194,50 @@ fn unknown_secret_signs_out_and_removes_cookie() {
 }
 
 #[test]
+fn malformed_cookie_values_sign_out() {
+    let clock = clock();
+    let auth = auth(&clock, SECRET_A, None);
+    let sealed = auth.test_session_cookie(alice(), &[]).unwrap();
+    let value = sealed.strip_prefix("roq_session=").unwrap();
+    let mut flipped = value.as_bytes().to_vec();
+    let middle = flipped.len() / 2;
+    flipped[middle] = if flipped[middle] == b'A' { b'B' } else { b'A' };
+
+    let values: [&[u8]; 3] = [
+        b"not base64 at all",
+        &value.as_bytes()[..value.len() - 1],
+        &flipped,
+    ];
+    for cookie_value in values {
+        let mut header = b"roq_session=".to_vec();
+        header.extend_from_slice(cookie_value);
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_bytes(&header).unwrap());
+
+        let loaded = auth.load_session_now(&headers).unwrap();
+        assert!(loaded.session.is_none(), "{cookie_value:?} was accepted");
+        let removal = loaded
+            .set_cookies
+            .first()
+            .unwrap_or_else(|| panic!("{cookie_value:?} was not removed"));
+        assert!(removal.to_str().unwrap().contains("Max-Age=0"));
+    }
+
+    // A header that is not text is no session. It is not removed either,
+    // because the cookie's name cannot be read from it as text.
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        COOKIE,
+        HeaderValue::from_bytes(b"roq_session=\xff\xfe").unwrap(),
+    );
+    assert!(auth.load_session_now(&headers).unwrap().session.is_none());
+
+    // An empty value is no session, and there is nothing to remove.
+    let loaded = auth.load_session_now(&request("roq_session=")).unwrap();
+    assert!(loaded.session.is_none());
+}
+
+#[test]
 fn twelve_kilobyte_claims_round_trip_in_chunks() {
     let clock = clock();
     let auth = auth(&clock, SECRET_A, None);
