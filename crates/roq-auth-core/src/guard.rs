@@ -303,7 +303,14 @@ fn redirect_target(policy: &Policy) -> Option<&'static str> {
 /// claim may be one role as a string, or an array of strings. A claim of
 /// any other type contains no role.
 fn has_role(user: &User, claim: &str, role: &str) -> bool {
-    match user.claim(claim) {
+    let granted = match claim {
+        "sub" => return user.sub == role,
+        "name" => return user.name.as_deref() == Some(role),
+        "email" => return user.email.as_deref() == Some(role),
+        // Borrowed, so that a long list of roles is not copied per request.
+        _ => user.claims.get(claim),
+    };
+    match granted {
         Some(Value::String(granted)) => granted == role,
         Some(Value::Array(granted)) => granted.iter().any(|value| value.as_str() == Some(role)),
         _ => false,

@@ -1,10 +1,13 @@
 //! The signed-in user's session, as handlers read it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, OnceLock};
 
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::config::ClaimFilter;
@@ -36,7 +39,96 @@ pub struct User {
     /// Every other claim about the user, such as `email_verified`,
     /// `picture` or `roles`.
     #[serde(flatten)]
-    pub claims: Map<String, Value>,
+    pub claims: Claims,
+}
+
+/// The claims of a [`User`] other than `sub`, `name` and `email`: a JSON
+/// object, which this type dereferences to.
+///
+/// A session read from its cookie keeps these claims as the JSON text they
+/// were sealed in and parses them the first time they are read. So a
+/// request whose handler reads no claim, such as `roles`, does not pay for
+/// building the map, and a session cached for many requests parses it once.
+#[derive(Clone, Default)]
+pub struct Claims {
+    /// The JSON object as sealed, until the claims are changed.
+    raw: Option<Box<RawValue>>,
+    parsed: OnceLock<Map<String, Value>>,
+}
+
+impl Claims {
+    /// Keeps `raw`, which must be a JSON object, to be parsed on first use.
+    fn from_raw(raw: Box<RawValue>) -> Claims {
+        Claims {
+            raw: Some(raw),
+            parsed: OnceLock::new(),
+        }
+    }
+
+    fn map(&self) -> &Map<String, Value> {
+        self.parsed.get_or_init(|| match &self.raw {
+            // The text was checked to be a JSON object when the session was
+            // read, so it parses as a map.
+            Some(raw) => serde_json::from_str(raw.get()).unwrap_or_else(|err| {
+                tracing::error!(error = %err, "the session's claims do not parse as a JSON object");
+                Map::new()
+            }),
+            None => Map::new(),
+        })
+    }
+}
+
+impl Deref for Claims {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Map<String, Value> {
+        self.map()
+    }
+}
+
+impl DerefMut for Claims {
+    fn deref_mut(&mut self) -> &mut Map<String, Value> {
+        self.map();
+        // The map is changed from here on, so the sealed text is stale.
+        self.raw = None;
+        self.parsed.get_mut().expect("the claims were parsed above")
+    }
+}
+
+impl From<Map<String, Value>> for Claims {
+    fn from(map: Map<String, Value>) -> Claims {
+        Claims {
+            raw: None,
+            parsed: OnceLock::from(map),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Claims {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = serde_json::map::Iter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.map().iter()
+    }
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Claims) -> bool {
+        self.map() == other.map()
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.map().fmt(f)
+    }
+}
+
+impl Serialize for Claims {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.map().serialize(serializer)
+    }
 }
 
 impl User {
@@ -64,7 +156,7 @@ impl User {
             sub,
             name,
             email,
-            claims,
+            claims: claims.into(),
         })
     }
 
@@ -107,7 +199,7 @@ impl User {
             sub: sub.into(),
             name: None,
             email: None,
-            claims: Map::new(),
+            claims: Claims::default(),
         }
     }
 
@@ -193,7 +285,7 @@ impl<'de> Visitor<'de> for UserVisitor {
             sub: sub.ok_or_else(|| de::Error::missing_field("sub"))?,
             name,
             email,
-            claims,
+            claims: claims.into(),
         })
     }
 }
@@ -287,23 +379,102 @@ impl Session {
 }
 
 /// The contents of the session cookie, inside the seal.
-#[derive(Serialize, Deserialize)]
+///
+/// It is sealed as a JSON object with the user's `sub`, `name` and `email`
+/// under `u` and the other claims under `c`, so that reading a session can
+/// keep `c` as text (see [`Claims`]). Sessions sealed with the claims inside
+/// `u` are read as well.
 pub(crate) struct SessionPayload {
-    #[serde(rename = "id")]
     pub(crate) id: String,
-    #[serde(rename = "iat")]
     pub(crate) issued_at: u64,
-    #[serde(rename = "u")]
     pub(crate) user: User,
-    #[serde(rename = "scp", default)]
     pub(crate) scopes: Vec<String>,
     /// The absolute end of the session. The seal's own expiry is the end of
     /// the inactivity window, which moves; this does not.
-    #[serde(rename = "aexp")]
     pub(crate) absolute_expires_at: u64,
     /// The provider's session id, when the ID token had a `sid`.
-    #[serde(rename = "psid", default, skip_serializing_if = "Option::is_none")]
     pub(crate) provider_sid: Option<String>,
+}
+
+impl Serialize for SessionPayload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut payload = serializer.serialize_struct("SessionPayload", 7)?;
+        payload.serialize_field("id", &self.id)?;
+        payload.serialize_field("iat", &self.issued_at)?;
+        payload.serialize_field("u", &UserIdentity(&self.user))?;
+        payload.serialize_field("c", &self.user.claims)?;
+        payload.serialize_field("scp", &self.scopes)?;
+        payload.serialize_field("aexp", &self.absolute_expires_at)?;
+        match &self.provider_sid {
+            Some(sid) => payload.serialize_field("psid", sid)?,
+            None => payload.skip_field("psid")?,
+        }
+        payload.end()
+    }
+}
+
+/// A user's `sub`, `name` and `email`, serialized without the other claims.
+struct UserIdentity<'a>(&'a User);
+
+impl Serialize for UserIdentity<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let user = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("sub", &user.sub)?;
+        if let Some(name) = &user.name {
+            map.serialize_entry("name", name)?;
+        }
+        if let Some(email) = &user.email {
+            map.serialize_entry("email", email)?;
+        }
+        map.end()
+    }
+}
+
+/// The fields of a sealed [`SessionPayload`] as they are read.
+#[derive(Deserialize)]
+struct SealedFields {
+    id: String,
+    iat: u64,
+    u: User,
+    #[serde(default)]
+    c: Option<Box<RawValue>>,
+    #[serde(default)]
+    scp: Vec<String>,
+    aexp: u64,
+    #[serde(default)]
+    psid: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SessionPayload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SessionPayload, D::Error> {
+        let fields = SealedFields::deserialize(deserializer)?;
+        let mut user = fields.u;
+        if let Some(raw) = fields.c {
+            if !raw.get().starts_with('{') {
+                return Err(de::Error::custom("the claims `c` are not a JSON object"));
+            }
+            if user.claims.is_empty() {
+                user.claims = Claims::from_raw(raw);
+            } else {
+                // Not written by this library, but readable: claims in both
+                // places are merged, those in `u` first.
+                let extra: Map<String, Value> =
+                    serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+                for (name, value) in extra {
+                    user.claims.entry(name).or_insert(value);
+                }
+            }
+        }
+        Ok(SessionPayload {
+            id: fields.id,
+            issued_at: fields.iat,
+            user,
+            scopes: fields.scp,
+            absolute_expires_at: fields.aexp,
+            provider_sid: fields.psid,
+        })
+    }
 }
 
 impl SessionPayload {
@@ -466,6 +637,78 @@ mod tests {
         for text in ["[]", "\"alice\"", "null", "{\"sub\": 5}"] {
             assert!(serde_json::from_str::<User>(text).is_err(), "{text}");
         }
+    }
+
+    fn payload(user: User) -> SessionPayload {
+        SessionPayload {
+            id: "session-id".into(),
+            issued_at: 100,
+            user,
+            scopes: vec!["openid".into()],
+            absolute_expires_at: 200,
+            provider_sid: Some("provider-sid".into()),
+        }
+    }
+
+    fn roles_user() -> User {
+        User::new("alice")
+            .with_name("Alice")
+            .with_claim("roles", json!(["admin", "billing"]))
+            .with_claim("email_verified", true)
+    }
+
+    #[test]
+    fn payload_keeps_claims_apart_from_identity() {
+        let sealed = serde_json::to_value(payload(roles_user())).unwrap();
+        assert_eq!(sealed["u"], json!({"sub": "alice", "name": "Alice"}));
+        assert_eq!(
+            sealed["c"],
+            json!({"roles": ["admin", "billing"], "email_verified": true})
+        );
+        assert_eq!(sealed["psid"], "provider-sid");
+    }
+
+    #[test]
+    fn payload_round_trip_parses_claims_on_first_read() {
+        let text = serde_json::to_string(&payload(roles_user())).unwrap();
+        let read: SessionPayload = serde_json::from_str(&text).unwrap();
+        assert!(read.user.claims.parsed.get().is_none(), "parsed too early");
+        assert_eq!(
+            read.user.claims.get("roles"),
+            Some(&json!(["admin", "billing"]))
+        );
+        assert_eq!(read.user, roles_user());
+        assert_eq!(read.provider_sid.as_deref(), Some("provider-sid"));
+    }
+
+    #[test]
+    fn payload_with_claims_inside_user_is_read() {
+        let text = r#"{"id":"s","iat":1,"u":{"sub":"alice","roles":["admin"]},"scp":[],"aexp":9}"#;
+        let read: SessionPayload = serde_json::from_str(text).unwrap();
+        assert_eq!(read.user.claims.get("roles"), Some(&json!(["admin"])));
+        assert_eq!(read.provider_sid, None);
+    }
+
+    #[test]
+    fn payload_claims_must_be_an_object() {
+        for claims in ["[1,2]", "\"admin\"", "7"] {
+            let text = format!(r#"{{"id":"s","iat":1,"u":{{"sub":"a"}},"c":{claims},"aexp":9}}"#);
+            assert!(
+                serde_json::from_str::<SessionPayload>(&text).is_err(),
+                "{claims} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn changed_claims_serialize_as_changed() {
+        let text = serde_json::to_string(&payload(roles_user())).unwrap();
+        let mut user = serde_json::from_str::<SessionPayload>(&text).unwrap().user;
+        user.claims.insert("team".into(), json!("red"));
+        user.claims.remove("roles");
+        let json = serde_json::to_value(&user).unwrap();
+        assert_eq!(json["team"], "red");
+        assert!(json.get("roles").is_none(), "{json}");
     }
 
     #[test]
