@@ -168,6 +168,13 @@ async fn http_timeout_not_a_number(example: &str) {
     expect_rejected(example, change, expected, None).await;
 }
 
+async fn scopes_separated_by_commas(example: &str) {
+    let change = Change::Set("ROQ_SCOPES", "profile,email".to_owned());
+    let expected = "ROQ_SCOPES is invalid: \"profile,email\" contains a comma; separate scopes \
+                    with spaces";
+    expect_rejected(example, change, expected, None).await;
+}
+
 /// Checks the control case: the valid settings alone start the demo, so a
 /// rejection in the other cases comes from the one changed setting.
 async fn valid_settings_start(example: &str) {
@@ -194,5 +201,6 @@ support::demo_suite!(
     base_url_with_query,
     http_timeout_zero,
     http_timeout_not_a_number,
+    scopes_separated_by_commas,
     valid_settings_start,
 );

@@ -745,6 +745,15 @@ impl ConfigBuilder {
             .scopes
             .unwrap_or_else(|| vec!["profile".to_owned(), "email".to_owned()]);
         for scope in requested {
+            if scope.contains(',') {
+                // A comma is legal in a scope token, but here it is almost
+                // always a list written the wrong way, which providers
+                // accept silently while granting none of the scopes.
+                return Err(ConfigError::invalid(
+                    "ROQ_SCOPES",
+                    format!("{scope:?} contains a comma; separate scopes with spaces, such as \"profile email\""),
+                ));
+            }
             if scope.is_empty() || scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(ConfigError::invalid(
                     "ROQ_SCOPES",
@@ -872,7 +881,7 @@ fn required(
 fn parse_issuer(text: &str) -> Result<String, ConfigError> {
     const NAME: &str = "ROQ_ISSUER_URL";
     let url = Url::parse(text)
-        .map_err(|err| ConfigError::invalid(NAME, format!("{text:?} is not a URL ({err})")))?;
+        .map_err(|err| ConfigError::invalid(NAME, format!("{text:?} is not a URL ({err}); write the whole URL, such as https://login.example.com")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
         return Err(ConfigError::invalid(
             NAME,
@@ -897,7 +906,7 @@ fn parse_issuer(text: &str) -> Result<String, ConfigError> {
 fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
     const NAME: &str = "ROQ_BASE_URL";
     let url = Url::parse(text)
-        .map_err(|err| ConfigError::invalid(NAME, format!("{text:?} is not a URL ({err})")))?;
+        .map_err(|err| ConfigError::invalid(NAME, format!("{text:?} is not a URL ({err}); write the whole URL, such as https://app.example.com")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
         return Err(ConfigError::invalid(
             NAME,
@@ -922,7 +931,7 @@ fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
 fn parse_post_logout_redirect_url(text: &str) -> Result<Url, ConfigError> {
     const NAME: &str = "ROQ_POST_LOGOUT_REDIRECT_URL";
     let url = Url::parse(text)
-        .map_err(|err| ConfigError::invalid(NAME, format!("{text:?} is not a URL ({err})")))?;
+        .map_err(|err| ConfigError::invalid(NAME, format!("{text:?} is not a URL ({err}); write the whole URL, such as https://app.example.com/")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
         return Err(ConfigError::invalid(
             NAME,

@@ -853,8 +853,6 @@ fn build_client(config: &Config, metadata: &ProviderMetadata) -> Result<CodeClie
         .set_redirect_uri(redirect_url))
 }
 
-/// OpenID Connect Core 1.0, section 3.1.3.7, rules 3 to 5: every audience
-/// must be this client, and `azp`, when present, must name it too.
 /// Maps a failed token request, naming `endpoint` in transport errors.
 fn token_error(
     err: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, BasicErrorResponse>,
@@ -864,10 +862,20 @@ fn token_error(
         RequestTokenError::ServerResponse(response) => {
             let code = response.error().to_string();
             if code == "invalid_grant" {
-                OidcError::InvalidGrant(code)
-            } else {
-                OidcError::TokenRequest(format!("the provider returned error `{code}`"))
+                return OidcError::InvalidGrant(code);
             }
+            let description = response
+                .error_description()
+                .map(|text| format!(" ({text})"))
+                .unwrap_or_default();
+            let hint = if code == "invalid_client" {
+                ": it rejected the client's credentials, so check ROQ_CLIENT_ID and ROQ_CLIENT_SECRET"
+            } else {
+                ""
+            };
+            OidcError::TokenRequest(format!(
+                "the provider returned error `{code}`{description}{hint}"
+            ))
         }
         RequestTokenError::Request(oauth2::HttpClientError::Reqwest(err)) => {
             let request = format!("POST {endpoint}");
@@ -913,6 +921,8 @@ fn token_set(
     }
 }
 
+/// OpenID Connect Core 1.0, section 3.1.3.7, rules 3 to 5: every audience
+/// must be this client, and `azp`, when present, must name it too.
 fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), OidcError> {
     let audiences: HashSet<&str> = match claims.get("aud") {
         Some(Value::String(aud)) => [aud.as_str()].into(),
