@@ -609,7 +609,7 @@ impl Auth {
         let cookie = self.session_cookie();
         let read = match read {
             Some((session, _)) if revoked => {
-                tracing::debug!(session = %session.id, "the session was revoked");
+                tracing::debug!(session = %session.data.id, "the session was revoked");
                 None
             }
             read => read,

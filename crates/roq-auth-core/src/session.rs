@@ -308,7 +308,6 @@ fn take_string(claims: &mut Map<String, Value>, name: &str) -> Option<String> {
 /// is cheap: the user and scopes are shared, not copied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
-    pub(crate) id: Arc<str>,
     pub(crate) data: Arc<SessionData>,
     pub(crate) expires_at: u64,
 }
@@ -317,6 +316,7 @@ pub struct Session {
 /// value, shared between clones.
 #[derive(Debug, PartialEq)]
 pub(crate) struct SessionData {
+    pub(crate) id: String,
     pub(crate) user: User,
     pub(crate) scopes: Vec<String>,
     pub(crate) issued_at: u64,
@@ -348,7 +348,7 @@ impl Session {
 
     /// A random identifier of this session, new at every sign-in.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.data.id
     }
 
     /// When the user signed in, in Unix seconds.
@@ -480,7 +480,7 @@ impl<'de> Deserialize<'de> for SessionPayload {
 impl SessionPayload {
     pub(crate) fn from_session(session: &Session) -> SessionPayload {
         SessionPayload {
-            id: session.id.to_string(),
+            id: session.data.id.clone(),
             issued_at: session.data.issued_at,
             user: session.data.user.clone(),
             scopes: session.data.scopes.clone(),
@@ -497,8 +497,8 @@ impl SessionPayload {
         }
         revocation_keys.push(RevocationKey::Subject(self.user.sub.clone()));
         Session {
-            id: self.id.into(),
             data: Arc::new(SessionData {
+                id: self.id,
                 user: self.user,
                 scopes: self.scopes,
                 issued_at: self.issued_at,
