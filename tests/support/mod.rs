@@ -134,25 +134,34 @@ pub fn example_binary(name: &str) -> PathBuf {
     profile_dir.join("examples").join(name)
 }
 
+/// Returns the command that runs the example `name` listening on `bind`,
+/// with an empty environment apart from `PATH`, log level `info` without
+/// colours, and `env`.
+fn demo_command(name: &str, bind: &str, env: &[(&str, &str)]) -> Command {
+    let binary = example_binary(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --examples` or the whole `cargo test` first",
+        binary.display()
+    );
+
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ROQ_BIND", bind)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
 impl Demo {
     /// Starts the example `name` on `port` with the given extra environment.
     pub async fn start(name: &str, port: u16, env: &[(&str, &str)]) -> Demo {
-        let binary = example_binary(name);
-        assert!(
-            binary.exists(),
-            "{} is missing: run the tests with `cargo test`, which builds the examples",
-            binary.display()
-        );
-
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ROQ_BIND", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info");
-        for (key, value) in env {
-            command.env(key, value);
-        }
+        let command = demo_command(name, &format!("127.0.0.1:{port}"), env);
 
         let mut banner = Vec::new();
         let (child, line) =
@@ -525,23 +534,7 @@ impl Demo {
     /// passing stderr through. Port 0 lets the demo pick a free port, which
     /// `origin` then names.
     pub async fn start_logged(name: &str, port: u16, env: &[(&str, &str)]) -> (Demo, DemoLog) {
-        let binary = example_binary(name);
-        assert!(
-            binary.exists(),
-            "{} is missing: run `cargo build --examples` or the whole `cargo test` first",
-            binary.display()
-        );
-
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ROQ_BIND", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
-        for (key, value) in env {
-            command.env(key, value);
-        }
+        let command = demo_command(name, &format!("127.0.0.1:{port}"), env);
 
         let log = DemoLog::default();
         let (child, line) = spawn_logged(command, "roq-auth demo listening on ", &log).await;
@@ -660,25 +653,8 @@ impl Demo {
     /// When the binary is missing, or the demo still runs after `limit`; it
     /// is then killed.
     pub async fn run_until_exit(name: &str, env: &[(&str, &str)], limit: Duration) -> DemoExit {
-        let binary = example_binary(name);
-        assert!(
-            binary.exists(),
-            "{} is missing: run `cargo build --examples` or the whole `cargo test` first",
-            binary.display()
-        );
-
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ROQ_BIND", "127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
+        let mut command = demo_command(name, "127.0.0.1:0", env);
+        command.stdin(Stdio::null()).kill_on_drop(true);
 
         let names: Vec<&str> = env.iter().map(|(key, _)| *key).collect();
         let output = tokio::time::timeout(limit, command.output())
