@@ -275,7 +275,7 @@ impl FromRequest for Session {
 /// error. This guard decides inside `from_request` and returns a future
 /// that is ready at once, so a denied request ends at the first poll and the
 /// later extractors, such as `web::Json`, never read the body. Only with a
-/// revocation store that answers asynchronously, such as Redis, does the
+/// revocation store that returns asynchronously, such as Redis, does the
 /// guard wait, and a later extractor may then start reading the body.
 #[doc(hidden)]
 pub struct Guard<P>(PhantomData<P>);
@@ -329,10 +329,9 @@ fn guard_decision<P: GuardPolicy>(
         .map(|target| target.as_str())
         .unwrap_or("/");
     match auth.decide(&P::POLICY, session, target) {
-        GuardOutcome::Allow(session) => {
-            remember(request, session);
-            Ok(Guard(PhantomData))
-        }
+        // The read already left the session for the extractors after this
+        // one (`keep_loaded`).
+        GuardOutcome::Allow(_) => Ok(Guard(PhantomData)),
         GuardOutcome::Deny(response) => Err(GuardRejection {
             response: CoreResponse::new(response),
         }
