@@ -225,7 +225,7 @@ impl KeySetServer {
         }
     }
 
-    /// Returns how many requests it answered so far.
+    /// Returns how many requests it has served so far.
     fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
@@ -285,7 +285,7 @@ async fn provider_down_at_start_recovers(example: &str) {
         demo.url("/api/auth/login?returnTo=%2Fdashboard")
     );
 
-    // Sign-in answers with a 503 page, each time, well within the timeout.
+    // Sign-in returns a 503 page, each time, well within the timeout.
     for attempt in 1..=2 {
         let (login, elapsed) = timed_get(&client, &demo.url("/api/auth/login")).await;
         assert!(
@@ -351,7 +351,7 @@ async fn silent_provider_times_out(example: &str) {
     .await;
 
     // The second sign-in sends its own request to the silent port. While
-    // that request hangs, other routes keep answering.
+    // that request hangs, other routes keep responding.
     let before = silent.accepted();
     let login = tokio::spawn({
         let client = client.clone();

@@ -169,7 +169,7 @@ pin_project! {
             future: F,
             link: RequestAuth,
         },
-        // Answered without calling the route.
+        // Completed without calling the route.
         Done { response: Option<Response> },
     }
 }

@@ -161,8 +161,8 @@ pub(crate) struct Inner {
     pub(crate) transaction_cookie_prefix: String,
 }
 
-/// Where revocations are kept. The built-in memory store is called
-/// directly, without a boxed future, as it answers at once.
+/// The revocation store. The built-in memory store is called directly,
+/// without a boxed future, because it returns at once.
 pub(crate) enum Revocation {
     Memory(MemoryRevocationStore),
     Shared(Arc<dyn RevocationStore>),
@@ -514,7 +514,7 @@ impl Auth {
     }
 
     /// Logs once when `ROQ_BASE_URL` is https but a request to an auth route
-    /// says it arrived over plain http, where browsers drop Secure cookies
+    /// shows it arrived over plain http, where browsers drop Secure cookies
     /// and sign-in cannot work.
     fn warn_if_plain_http(&self, route: AuthRoute, request: &request::Parts) {
         use std::sync::atomic::Ordering;
@@ -580,9 +580,9 @@ impl Auth {
     }
 
     /// Does what [`Auth::load_session`] does without waiting, and returns
-    /// `None` when it cannot: with a revocation store that answers
+    /// `None` when it cannot, which is with a revocation store that returns
     /// asynchronously, such as Redis. The built-in memory store always
-    /// answers at once.
+    /// returns at once.
     ///
     /// Adapters whose extractors must decide at once use it first.
     pub fn load_session_now(&self, headers: &HeaderMap) -> Option<LoadedSession> {

@@ -818,7 +818,7 @@ impl ConfigBuilder {
 }
 
 /// Query parameters of the `login` route passed on to the provider unless
-/// [`ConfigBuilder::login_params`] says otherwise.
+/// [`ConfigBuilder::login_params`] sets others.
 const DEFAULT_LOGIN_PARAMS: &[&str] = &["prompt", "login_hint", "screen_hint", "ui_locales"];
 
 /// Authorization request parameters this library sets itself, which no

@@ -189,7 +189,8 @@ pub(crate) struct TokenSet {
     pub(crate) id_token: Option<String>,
     pub(crate) scopes: Vec<String>,
     pub(crate) access_token: String,
-    /// When the access token expires, in Unix seconds, if the provider said.
+    /// When the access token expires, in Unix seconds, if the provider sent
+    /// `expires_in`.
     pub(crate) access_token_expires_at: Option<u64>,
     pub(crate) refresh_token: Option<String>,
 }

@@ -59,9 +59,9 @@ impl RevocationKey {
 #[error("revocation store: {0}")]
 pub struct RevocationError(pub String);
 
-/// Where revocations are kept. Implementations must be safe to share across
-/// threads; the library calls [`RevocationStore::revoked_at`] on every
-/// request that reads a session, so it should answer quickly.
+/// A store of revocations. Implementations must be safe to share across
+/// threads. The library calls [`RevocationStore::revoked_at`] on every
+/// request that reads a session, so it should return quickly.
 ///
 /// Times are Unix seconds.
 pub trait RevocationStore: Send + Sync + 'static {

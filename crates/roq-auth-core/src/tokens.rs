@@ -104,17 +104,19 @@ impl fmt::Debug for AccessToken {
 }
 
 impl AccessToken {
-    /// The token, to send as `Authorization: Bearer …`. Never log it.
+    /// Returns the token, to send as `Authorization: Bearer …`. Never log
+    /// it.
     pub fn secret(&self) -> &str {
         &self.token
     }
 
-    /// When the token expires, in Unix seconds, when the provider said.
+    /// Returns when the token expires, in Unix seconds, if the provider
+    /// sent `expires_in`.
     pub fn expires_at(&self) -> Option<u64> {
         self.expires_at
     }
 
-    /// The scopes the token was granted.
+    /// Returns the scopes granted to the token.
     pub fn scopes(&self) -> &[String] {
         &self.scopes
     }
@@ -135,17 +137,17 @@ pub enum AccessTokenError {
     Expired,
     /// The provider refused the refresh token, so the user was signed out:
     /// the response removes the session cookies.
-    #[error("the provider refused to refresh the access token; the user is signed out")]
+    #[error("the provider rejected the refresh token; the user is signed out")]
     SignedOut,
-    /// The provider could not be reached or answered wrongly; the session
-    /// is kept, and a later request tries again.
+    /// The provider could not be reached or sent an invalid response. The
+    /// session is kept, and a later request tries again.
     #[error("cannot refresh the access token now: {0}")]
     Unavailable(String),
 }
 
 impl AccessTokenError {
-    /// The status an API would answer: 401 when the user must sign in
-    /// again, 503 when the provider is unavailable.
+    /// Returns the status for an API response: 401 when the user must sign
+    /// in again, 503 when the provider is unavailable.
     pub fn status(&self) -> StatusCode {
         match self {
             AccessTokenError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -168,9 +170,9 @@ pub struct AccessTokenOutcome {
 /// A refresh that failed.
 #[derive(Clone, Debug)]
 enum RefreshFailure {
-    /// The provider refused the refresh token (`invalid_grant`).
-    Refused,
-    /// The provider could not be reached, or answered wrongly.
+    /// The provider rejected the refresh token (`invalid_grant`).
+    Rejected,
+    /// The provider could not be reached, or sent an invalid response.
     Unavailable(String),
 }
 
@@ -178,10 +180,10 @@ type RefreshCell = Arc<OnceCell<Result<StoredTokens, RefreshFailure>>>;
 
 /// The refreshes under way or just done, so that concurrent requests of one
 /// session trigger one refresh. A refresh is keyed by the session and the
-/// access and refresh tokens it replaces: requests that still carry those
-/// share its outcome, while a request carrying its result starts a new one
-/// when that result is due in turn, even if the provider kept the refresh
-/// token.
+/// access and refresh tokens it replaces, so requests that still carry
+/// those share its outcome. A request carrying its result starts a new
+/// refresh when that result is due in turn, even if the provider kept the
+/// refresh token.
 #[derive(Default)]
 pub(crate) struct Refreshes {
     flights: Mutex<HashMap<[u8; 32], (Instant, RefreshCell)>>,
@@ -333,7 +335,7 @@ impl Auth {
                     set_cookies,
                 }
             }
-            Err(RefreshFailure::Refused) => {
+            Err(RefreshFailure::Rejected) => {
                 let keep_until = session.absolute_expires_at();
                 let key = RevocationKey::Session(session.id().to_owned());
                 if let Err(err) = self.revoke(&key, now, keep_until).await {
@@ -385,8 +387,8 @@ impl Auth {
                 })
             }
             Err(err @ OidcError::InvalidGrant(_)) => {
-                tracing::info!(error = %err, session = %stored.session_id, "the provider refused a refresh token; signing out");
-                Err(RefreshFailure::Refused)
+                tracing::info!(error = %err, session = %stored.session_id, "the provider rejected the refresh token; signing the user out");
+                Err(RefreshFailure::Rejected)
             }
             Err(err) => Err(unavailable(err)),
         }
